@@ -1,0 +1,86 @@
+# ddpm: the README's commands.
+#
+#   make setup   install what the notebooks need (idempotent; also run by the others)
+#   make lab     open the notebooks in JupyterLab, with a warm compile cache
+#   make test    cargo test, then every notebook headless with DDPM_QUICK=1 (what CI runs)
+#   make book    every notebook in full, as HTML in target/book/ (index.html)
+#   make bench   cargo bench
+#
+# Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
+# project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
+# (the notebooks' compiled dependencies, kept between kernels; see scripts/evcxr_kernel.py).
+# evcxr_jupyter itself is installed with `cargo install`, into ~/.cargo/bin.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# cargo is not on PATH in a non-login shell on a fresh machine.
+CARGO_HOME ?= $(HOME)/.cargo
+export PATH := $(CARGO_HOME)/bin:$(PATH)
+# Jupyter in the venv uses the venv's kernels before the user's own (e.g. another "rust").
+export JUPYTER_PREFER_ENV_PATH := 1
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+VPY := $(VENV)/bin/python
+REQS_STAMP := $(VENV)/.requirements-jupyter.stamp
+EVCXR_VERSION := 0.22.0
+NOTEBOOKS := notebooks
+RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
+
+.PHONY: help setup setup-rust setup-evcxr setup-python setup-kernel test test-notebooks lab book bench clean-evcxr
+
+help:
+	@sed -n '3,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
+
+setup: setup-rust setup-evcxr setup-python setup-kernel
+
+# evcxr needs the standard library's source.
+setup-rust:
+	rustup component add rust-src
+
+setup-evcxr:
+	@if cargo install --list | grep -qx 'evcxr_jupyter v$(EVCXR_VERSION):'; then \
+	  echo "evcxr_jupyter $(EVCXR_VERSION) is installed"; \
+	else \
+	  echo "installing evcxr_jupyter $(EVCXR_VERSION) (compiles for several minutes, once)"; \
+	  cargo install evcxr_jupyter --version $(EVCXR_VERSION) --locked; \
+	fi
+
+setup-python: $(REQS_STAMP)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(REQS_STAMP): requirements-jupyter.txt | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check -q -r requirements-jupyter.txt
+	touch $@
+
+# The kernel spec lives inside the venv (.venv/share/jupyter/kernels/rust).
+setup-kernel: setup-python setup-evcxr
+	$(VPY) scripts/install_kernel.py
+
+test: setup
+	$(RUN_NOTEBOOKS) --check-only $(NOTEBOOKS)
+	cargo test
+	$(RUN_NOTEBOOKS) --quick --check-clean $(NOTEBOOKS)
+
+# The notebooks alone, without cargo test.
+test-notebooks: setup
+	$(RUN_NOTEBOOKS) --quick --check-clean $(NOTEBOOKS)
+
+lab: setup
+	$(RUN_NOTEBOOKS) --prewarm $(NOTEBOOKS) || echo "warning: the pre-warm failed (see above); starting JupyterLab anyway"
+	$(VENV)/bin/jupyter lab $(NOTEBOOKS)
+
+book: setup
+	rm -rf target/book
+	$(RUN_NOTEBOOKS) --html target/book $(NOTEBOOKS)
+
+bench:
+	cargo bench
+
+# Frees the notebooks' compile cache (it is rebuilt on the next run: minutes).
+clean-evcxr:
+	rm -rf target/evcxr

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Start the evcxr Rust kernel with this project's persistent compile cache.
+
+This is the `argv` of the project's Jupyter kernel (written by
+scripts/install_kernel.py into .venv/share/jupyter/kernels/rust/kernel.json):
+
+    python scripts/evcxr_kernel.py --control_file {connection_file}
+
+evcxr compiles every cell as a small crate in EVCXR_TMPDIR and keeps the build
+output (candle and the other dependencies of `:dep ddpm = { path = ".." }`)
+under EVCXR_TMPDIR/target. Without EVCXR_TMPDIR each kernel gets a fresh
+temporary folder and recompiles all dependencies (minutes). So each kernel
+gets a persistent slot folder target/evcxr/slot-N:
+
+- Two kernels must never share a slot (they would overwrite each other's
+  src/lib.rs and load each other's code), so a kernel holds an exclusive lock
+  on target/evcxr/slot-N.lock for its lifetime. The lock file stays open
+  across exec, and the operating system releases it when the kernel exits.
+- Slot 0 is used whenever it is free (it is the one `make lab` pre-warms and
+  the notebook runner uses). A second kernel running at the same time (two
+  notebooks open in JupyterLab) takes the next free slot; a new slot is seeded
+  with a copy of slot 0's build output so it starts warm too.
+
+Environment read here:
+- DDPM_EVCXR_HOME: the folder of the slots (default: <repo>/target/evcxr).
+- DDPM_EVCXR_WAIT: seconds to wait for slot 0 before taking another (default 3;
+  the notebook runner sets more, as it starts kernels one after another).
+It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there).
+"""
+
+import errno
+import glob
+import os
+import shutil
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_SLOTS = 16
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; use slot 0 and hope for one kernel at a time.
+    fcntl = None
+
+
+def cargo_bin():
+    home = os.environ.get("CARGO_HOME") or os.path.join(os.path.expanduser("~"), ".cargo")
+    return os.path.join(home, "bin")
+
+
+def try_lock(path):
+    """Open and exclusively lock `path`; return the fd, or None when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+def take_slot(home, wait_s):
+    """Lock a slot folder; return (slot index, slot path, lock fd)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = try_lock(os.path.join(home, "slot-0.lock"))
+        if fd is not None:
+            return 0, os.path.join(home, "slot-0"), fd
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    for i in range(1, MAX_SLOTS):
+        fd = try_lock(os.path.join(home, "slot-%d.lock" % i))
+        if fd is not None:
+            return i, os.path.join(home, "slot-%d" % i), fd
+    sys.exit("evcxr_kernel: all %d kernel slots in %s are in use" % (MAX_SLOTS, home))
+
+
+def seed_slot(slot, home):
+    """Give a new slot a copy of slot 0's build output, so it starts warm."""
+    src = os.path.join(home, "slot-0")
+    if os.path.exists(os.path.join(slot, "target")) or not os.path.isdir(os.path.join(src, "target")):
+        return
+    tmp = os.path.join(slot, "target.seeding")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(os.path.join(src, "target"), tmp, symlinks=True,
+                        ignore=shutil.ignore_patterns("code_*"))
+        os.rename(tmp, os.path.join(slot, "target"))
+    except OSError as e:  # a cold slot still works, only slower
+        shutil.rmtree(tmp, ignore_errors=True)
+        print("evcxr_kernel: could not seed %s from slot-0: %s" % (slot, e), file=sys.stderr)
+
+
+def main():
+    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+    os.makedirs(home, exist_ok=True)
+    wait_s = float(os.environ.get("DDPM_EVCXR_WAIT", "3"))
+    index, slot, fd = take_slot(home, wait_s)
+    os.makedirs(slot, exist_ok=True)
+    if index > 0:
+        seed_slot(slot, home)
+    # evcxr names each cell's library code_N.so and never deletes them.
+    for so in glob.glob(os.path.join(slot, "target", "*", "debug", "deps", "code_*")):
+        try:
+            os.remove(so)
+        except OSError:
+            pass
+
+    env = os.environ
+    env["EVCXR_TMPDIR"] = slot
+    env["EVCXR_CONFIG_DIR"] = os.path.join(ROOT, "scripts", "evcxr")
+    env["PATH"] = cargo_bin() + os.pathsep + env.get("PATH", "")
+    # On start, evcxr_jupyter "updates" the kernel spec it finds in JUPYTER_PATH (or the
+    # user's Jupyter folder) when its version differs, rewriting kernel.json to start the
+    # bare evcxr_jupyter. Point it at a folder with no kernels/ so it leaves every spec alone.
+    env["JUPYTER_PATH"] = home
+    exe = shutil.which("evcxr_jupyter")
+    if exe is None:
+        sys.exit("evcxr_kernel: evcxr_jupyter not found on PATH or in %s; run `make setup`" % cargo_bin())
+    os.set_inheritable(fd, True)  # keep the slot locked for as long as the kernel runs
+    os.execve(exe, [exe] + sys.argv[1:], env)
+
+
+if __name__ == "__main__":
+    main()

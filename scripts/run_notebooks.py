@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Execute the notebooks headless in the real Jupyter machinery (nbclient + the evcxr kernel).
+
+Run with the venv's Python (the Makefile does):
+
+    .venv/bin/python scripts/run_notebooks.py --quick --check-clean notebooks   # make test
+    .venv/bin/python scripts/run_notebooks.py --html target/book notebooks      # make book
+    .venv/bin/python scripts/run_notebooks.py --prewarm notebooks               # make lab
+
+Arguments are notebooks or folders of notebooks (NN_topic.ipynb, run in name order).
+Each notebook runs top to bottom in a fresh kernel whose working directory is the
+notebook's folder, so `:dep ddpm = { path = ".." }` finds the crate.
+
+A notebook fails when
+- a cell reports an error (a compile error, a panic, a kernel that died, a timeout), or
+- any output of any cell contains "panicked at" (stdout, stderr, results, displays).
+evcxr reports a panicking cell as a success unless `:preserve_vars_on_panic 0` is set,
+so before the notebook's first cell the runner sends that command as a hidden cell
+(not saved, its output checked); scripts/evcxr/evcxr.toml sets the same for every kernel.
+
+The notebooks on disk are never modified. The last line printed is the summary,
+`notebooks: N passed, M failed`; the exit status is 1 when anything failed.
+"""
+
+import argparse
+import datetime
+import glob
+import html
+import os
+import re
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PANIC_MARK = "panicked at"
+GUARD_CODE = ":preserve_vars_on_panic 0"
+DEFAULT_DEP = ':dep ddpm = { path = ".." }'
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def find_notebooks(paths):
+    found = []
+    for p in paths:
+        if os.path.isdir(p):
+            found += sorted(glob.glob(os.path.join(p, "*.ipynb")))
+        elif os.path.isfile(p) and p.endswith(".ipynb"):
+            found.append(p)
+        else:
+            sys.exit("run_notebooks: %s is neither a notebook nor a folder" % p)
+    return found
+
+
+def dirty_cells(nb):
+    """Indices of code cells that carry outputs or an execution count."""
+    return [i for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
+
+
+def output_texts(output):
+    """Every piece of text in one cell output."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        yield output.get("text", "")
+    elif kind == "error":
+        yield output.get("ename", "")
+        yield output.get("evalue", "")
+        yield "\n".join(output.get("traceback", []))
+    elif kind in ("execute_result", "display_data", "update_display_data"):
+        for mime, value in output.get("data", {}).items():
+            if mime.startswith("text/") or mime.endswith("+xml") or mime.endswith("json"):
+                yield value if isinstance(value, str) else str(value)
+
+
+def cell_text(cell):
+    text = ""
+    for o in cell.get("outputs", []):
+        for t in output_texts(o):
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += t
+    return ANSI.sub("", text)
+
+
+def indent(text, prefix="    | ", max_lines=40):
+    """Indent `text`; keep its head (where a panic message is) and its last lines."""
+    lines = text.rstrip().splitlines()
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 6] + ["... (%d lines cut) ..." % (len(lines) - max_lines + 1)] + lines[-5:]
+    return "\n".join(prefix + l for l in lines)
+
+
+class NotebookFailure(Exception):
+    pass
+
+
+def title_of(nb, path):
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def run_cells(nb, cwd, args, on_cell=None):
+    """Execute the code cells of `nb` in a fresh kernel; fill in their outputs.
+
+    Returns the list of (cell index, seconds). Raises NotebookFailure on the first failure."""
+    client = NotebookClient(
+        nb,
+        timeout=args.timeout,
+        startup_timeout=args.startup_timeout,
+        kernel_name=args.kernel,
+        resources={"metadata": {"path": cwd}},
+        record_timing=True,
+    )
+    times = []
+    index = None
+    count = 0
+
+    def where():
+        return "cell %d (code cell [%d])" % (index, count)
+
+    try:
+        with client.setup_kernel():
+            info = client.wait_for_reply(client.kc.kernel_info())
+            if info and "language_info" in info["content"]:
+                nb.metadata["language_info"] = info["content"]["language_info"]
+
+            # Hidden first cell: make a panic an error. It is appended, run, then removed,
+            # because nbclient writes every executed cell back into the notebook.
+            guard = nbformat.v4.new_code_cell(GUARD_CODE)
+            nb.cells.append(guard)
+            try:
+                client.execute_cell(guard, len(nb.cells) - 1, store_history=False)
+            finally:
+                nb.cells.pop()
+            if "false" not in cell_text(guard):
+                raise NotebookFailure("the kernel did not confirm `%s`; it answered:\n%s"
+                                      % (GUARD_CODE, indent(cell_text(guard) or "(nothing)")))
+
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                count += 1
+                start = time.monotonic()
+                try:
+                    client.execute_cell(cell, index, execution_count=count)
+                finally:
+                    times.append((index, time.monotonic() - start))
+                    if on_cell:
+                        on_cell(index, times[-1][1])
+                text = cell_text(cell)
+                if PANIC_MARK in text:
+                    raise NotebookFailure("%s printed %r although the kernel reported success:\n%s"
+                                          % (where(), PANIC_MARK, indent(text)))
+    except NotebookFailure:
+        raise
+    except CellTimeoutError:
+        raise NotebookFailure("%s ran past the %d s cell timeout" % (where(), args.timeout))
+    except CellExecutionError as e:
+        cell = nb.cells[index]
+        err = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        detail = cell_text(cell) or str(e)
+        head = ANSI.sub("", "%s: %s" % (err[-1].get("ename", ""), err[-1].get("evalue", ""))) if err else ""
+        head = (head.strip().splitlines() or ["error"])[0]
+        raise NotebookFailure("%s failed (%s)\n    source:\n%s\n    output:\n%s"
+                              % (where(), head, indent(cell.source, max_lines=15), indent(detail)))
+    except DeadKernelError as e:
+        raise NotebookFailure("the kernel died%s: %s"
+                              % ("" if index is None else " in " + where(), e))
+    except Exception as e:  # kernel failed to start, lost connection, ...
+        raise NotebookFailure("%s %s: %s" % (type(e).__name__, "while starting the kernel"
+                                             if index is None else "in " + where(), e))
+    return times
+
+
+def run_notebook(path, args):
+    nb = nbformat.read(path, as_version=4)
+    cwd = os.path.dirname(os.path.abspath(path))
+    log("== %s" % path)
+    start = time.monotonic()
+
+    def progress(index, seconds):
+        if args.verbose or seconds >= 30:
+            log("   cell %d: %.1f s" % (index, seconds))
+
+    error = None
+    times = []
+    try:
+        times = run_cells(nb, cwd, args, on_cell=progress)
+    except NotebookFailure as e:
+        error = str(e)
+    wall = time.monotonic() - start
+    slow = sorted(times, key=lambda t: -t[1])[:args.slowest]
+    slow_txt = ", ".join("cell %d %.1f s" % t for t in slow)
+    if error is None:
+        log("   ok   %s: %.1f s, %d code cells; slowest: %s" % (path, wall, len(times), slow_txt or "-"))
+    else:
+        log("   FAIL %s after %.1f s: %s" % (path, wall, error))
+        if slow_txt:
+            log("   slowest cells: %s" % slow_txt)
+    return {"path": path, "nb": nb, "ok": error is None, "error": error, "seconds": wall,
+            "title": title_of(nb, path)}
+
+
+def write_html(results, outdir):
+    from nbconvert import HTMLExporter
+
+    os.makedirs(outdir, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    rows = []
+    for r in results:
+        stem = os.path.splitext(os.path.basename(r["path"]))[0]
+        body, _ = exporter.from_notebook_node(r["nb"], resources={"metadata": {"name": r["title"]}})
+        with open(os.path.join(outdir, stem + ".html"), "w", encoding="utf-8") as f:
+            f.write(body)
+        status = "ok" if r["ok"] else "FAILED"
+        rows.append('<tr><td><a href="%s.html">%s</a></td><td>%s</td><td class="%s">%s</td><td>%.0f s</td></tr>'
+                    % (html.escape(stem), html.escape(stem), html.escape(r["title"]),
+                       "ok" if r["ok"] else "fail", status, r["seconds"]))
+    index = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ddpm notebooks</title>
+<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
+.ok{color:#2a7}.fail{color:#c22;font-weight:bold}</style></head>
+<body><h1>ddpm: the notebooks</h1>
+<p>Executed in full on %s.</p>
+<table><tr><th>notebook</th><th>topic</th><th>status</th><th>time</th></tr>
+%s
+</table></body></html>
+""" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "\n".join(rows))
+    with open(os.path.join(outdir, "index.html"), "w", encoding="utf-8") as f:
+        f.write(index)
+    log("HTML written to %s/ (index.html and %d notebooks)" % (outdir, len(results)))
+
+
+def prewarm(paths, args):
+    """Compile the notebooks' dependencies once, so that the first `:dep` cell in the lab is quick."""
+    folders = [p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
+    deps = []
+    for nb_path in find_notebooks(paths):
+        for c in nbformat.read(nb_path, as_version=4).cells:
+            if c.cell_type == "code":
+                deps += [l.strip() for l in c.source.splitlines()
+                         if l.strip().startswith(":dep ") and l.strip() not in deps]
+    deps = deps or [DEFAULT_DEP]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("\n".join(deps)), nbformat.v4.new_code_cell("1 + 1")]
+    log("pre-warming the evcxr build cache (the first time compiles the dependencies: minutes):")
+    log(indent("\n".join(deps), prefix="    "))
+    start = time.monotonic()
+    try:
+        run_cells(nb, os.path.abspath(folders[0]), args)
+    except NotebookFailure as e:
+        log("pre-warm FAILED after %.1f s: %s" % (time.monotonic() - start, e))
+        return 1
+    log("pre-warm done in %.1f s" % (time.monotonic() - start))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="notebooks, or folders of *.ipynb")
+    ap.add_argument("--quick", action="store_true", help="set DDPM_QUICK=1 (smallest sizes, as in CI); "
+                    "without it DDPM_QUICK is removed from the environment")
+    ap.add_argument("--check-clean", action="store_true",
+                    help="first fail if a notebook on disk has outputs or execution counts")
+    ap.add_argument("--check-only", action="store_true", help="only the --check-clean test; run nothing")
+    ap.add_argument("--html", metavar="OUTDIR", help="also write the executed notebooks as HTML, with an index.html")
+    ap.add_argument("--prewarm", action="store_true", help="only compile the notebooks' :dep lines once")
+    ap.add_argument("--kernel", default="rust", help="kernel name (default: rust, the venv's)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900; "
+                    "a cold first :dep cell compiles all dependencies)")
+    ap.add_argument("--startup-timeout", type=int, default=300, help="seconds for the kernel to start")
+    ap.add_argument("--slowest", type=int, default=3, help="how many of the slowest cells to list")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print the time of every cell")
+    args = ap.parse_args()
+
+    if args.quick:
+        os.environ["DDPM_QUICK"] = "1"
+    else:
+        os.environ.pop("DDPM_QUICK", None)
+    # Kernels run one after another: wait for the previous one to release the warm slot.
+    os.environ.setdefault("DDPM_EVCXR_WAIT", "120")
+
+    if args.prewarm:
+        return prewarm(args.paths, args)
+
+    notebooks = find_notebooks(args.paths)
+    if args.check_clean or args.check_only:
+        dirty = []
+        for path in notebooks:
+            cells = dirty_cells(nbformat.read(path, as_version=4))
+            if cells:
+                dirty.append(path)
+                log("FAIL %s is saved with outputs or execution counts (cells %s); notebooks are "
+                    "committed clean: clear them (JupyterLab: Edit > Clear Outputs of All Cells, then save; or "
+                    "`.venv/bin/jupyter nbconvert --clear-output --inplace %s`)"
+                    % (path, ", ".join(map(str, cells)), path))
+        if dirty:
+            log("notebooks: 0 passed, %d failed" % len(dirty))
+            return 1
+        if args.check_only:
+            log("%d notebooks saved without outputs" % len(notebooks))
+            return 0
+    if not notebooks:
+        log("warning: no notebooks found in %s" % " ".join(args.paths))
+
+    log("running %d notebooks (DDPM_QUICK=%s, kernel %s, cell timeout %d s)"
+        % (len(notebooks), os.environ.get("DDPM_QUICK", "unset"), args.kernel, args.timeout))
+    start = time.monotonic()
+    results = [run_notebook(p, args) for p in notebooks]
+    failed = [r for r in results if not r["ok"]]
+    if args.html:
+        write_html(results, args.html)
+    log("total %.1f s" % (time.monotonic() - start))
+    for r in failed:
+        log("failed: %s" % r["path"])
+    log("notebooks: %d passed, %d failed" % (len(results) - len(failed), len(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+//! `ddpm`: the command line of the course library. See `ddpm --help`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use ddpm::data::Color;
+use ddpm::schedule::{ScheduleKind, TABLE_COLUMNS};
+use ddpm::{figures, verify, NoiseSchedule, Result};
+
+/// Denoising Diffusion Probabilistic Models (Ho et al. 2020), computed and checked.
+///
+/// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, and check
+/// every equation of the notes numerically. The notebooks in notebooks/ explain each one.
+#[derive(Parser)]
+#[command(name = "ddpm", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a noise schedule: one row per step t = 1..=T with beta_t, alpha_bar_t, beta_tilde_t, SNR...
+    ///
+    /// Columns: t,beta,alpha,alpha_bar,sqrt_alpha_bar,sqrt_one_minus_alpha_bar,beta_tilde,
+    /// mu_tilde_coef_x0,mu_tilde_coef_xt,snr. Every number parses back to the same f64.
+    Schedule {
+        /// Which schedule: linear (Ho et al.), cosine (Nichol and Dhariwal), quadratic or sigmoid.
+        #[arg(long, default_value = "linear")]
+        kind: String,
+        /// The number of steps T.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// beta_1, the first beta (linear, quadratic, sigmoid; default 1e-4).
+        #[arg(long)]
+        beta_start: Option<f64>,
+        /// beta_T, the last beta (linear, quadratic, sigmoid; default 0.02).
+        #[arg(long)]
+        beta_end: Option<f64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+    },
+    /// Draw figures.
+    Plot {
+        #[command(subcommand)]
+        what: PlotWhat,
+    },
+    /// Noise one photo at chosen steps under several schedules (Figure 1 of note 000) and save the strip as PNG.
+    Forward {
+        /// The photo (JPEG or PNG), e.g. data/photos/china.jpg.
+        #[arg(long)]
+        image: PathBuf,
+        /// Schedules, one row each, comma-separated: linear, cosine, quadratic, sigmoid.
+        #[arg(long, default_value = "linear,cosine")]
+        kind: String,
+        /// The number of steps T.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// The steps t to show, comma-separated, each in 0..=T (0 is the photo itself).
+        #[arg(long, default_value = "0,250,500,750,1000")]
+        at: String,
+        /// Height in pixels each image is resized to (the width keeps the aspect ratio).
+        #[arg(long, default_value_t = 96)]
+        height: u32,
+        /// Use grey levels instead of colour.
+        #[arg(long)]
+        grey: bool,
+        /// Seed of the noise eps (the same eps is used for every t and every row).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the PNG.
+        #[arg(long, default_value = "strip.png")]
+        out: PathBuf,
+    },
+    /// Check every equation of the course notes numerically; exit status 1 if any check fails.
+    Verify {
+        /// The seed of every random draw (the default gives the documented table).
+        #[arg(long, default_value_t = verify::DEFAULT_SEED)]
+        seed: u64,
+        /// Show only the rows whose id starts with this, e.g. E5 or err.
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlotWhat {
+    /// alpha_bar_t, beta_t, log-SNR and sqrt(alpha_bar_t) against t for all four schedules, as SVG and PNG.
+    Schedules {
+        /// The folder to write into (created if missing).
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// The number of steps T.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Schedule { kind, steps, beta_start, beta_end, format } => {
+            let schedule = kind.parse::<ScheduleKind>()?.with_betas(beta_start, beta_end)?;
+            print_schedule(&NoiseSchedule::new(schedule, steps)?, format)?;
+        }
+        Command::Plot { what: PlotWhat::Schedules { out, steps } } => {
+            for (name, plot) in figures::schedule_plots(steps)? {
+                for ext in ["svg", "png"] {
+                    let path = out.join(format!("{name}.{ext}"));
+                    let figure = if ext == "svg" { plot.to_svg()? } else { plot.to_png(900, 560)? };
+                    figure.save(&path)?;
+                    println!("wrote {}", path.display());
+                }
+            }
+        }
+        Command::Forward { image, kind, steps, at, height, grey, seed, out } => {
+            let kinds = parse_list(&kind, "--kind", |s| s.parse::<ScheduleKind>())?;
+            let ts = parse_list(&at, "--at", |s| {
+                s.parse::<usize>().map_err(|e| ddpm::Error::Invalid(format!("{s:?}: {e}")))
+            })?;
+            let photo = figures::load_photo_height(&image, if grey { Color::Grey } else { Color::Rgb }, height)?;
+            let strip = figures::forward_strip(&photo, &kinds, steps, &ts, seed)?;
+            save(&strip, &out)?;
+        }
+        Command::Verify { seed, only } => {
+            let mut table = verify::all(seed)?;
+            if let Some(prefix) = only {
+                table.0.retain(|c| c.id.starts_with(&prefix));
+            }
+            println!("{table}");
+            return Ok(if table.all_pass() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn save(figure: &ddpm::display::Figure, out: &Path) -> Result<()> {
+    figure.save(out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Splits "a,b,c" and parses each item; an empty list is an error naming the flag.
+fn parse_list<T>(text: &str, flag: &str, parse: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
+    let items: Vec<T> = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse).collect::<Result<_>>()?;
+    if items.is_empty() {
+        return Err(ddpm::Error::Invalid(format!("{flag} needs at least one value, got {text:?}")));
+    }
+    Ok(items)
+}
+
+fn print_schedule(s: &NoiseSchedule, format: Format) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let io = |e| ddpm::Error::io("<stdout>", e);
+    match format {
+        Format::Csv => {
+            writeln!(out, "{}", TABLE_COLUMNS.join(",")).map_err(io)?;
+            for t in 1..=s.steps() {
+                let row = s.row(t)?;
+                // `{:?}` prints the shortest text that parses back to the same f64.
+                let cells: Vec<String> =
+                    std::iter::once(t.to_string()).chain(row[1..].iter().map(|v| format!("{v:?}"))).collect();
+                writeln!(out, "{}", cells.join(",")).map_err(io)?;
+            }
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = (1..=s.steps())
+                .map(|t| {
+                    let row = s.row(t)?;
+                    let mut map = serde_json::Map::new();
+                    map.insert("t".into(), t.into());
+                    for (name, v) in TABLE_COLUMNS.iter().zip(row).skip(1) {
+                        map.insert((*name).into(), v.into());
+                    }
+                    Ok(serde_json::Value::Object(map))
+                })
+                .collect::<Result<_>>()?;
+            serde_json::to_writer_pretty(&mut out, &rows).map_err(|e| ddpm::Error::Invalid(e.to_string()))?;
+            writeln!(out).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}

@@ -1,0 +1,92 @@
+//! Choosing where tensors live: a GPU when the crate was built for one and one is present,
+//! the CPU otherwise.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Device;
+
+use crate::{Error, Result};
+
+/// Which device to use, as `--device` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// A GPU when the crate was built with `cuda` or `metal` and one is present, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda),
+            "metal" => Ok(DeviceChoice::Metal),
+            _ => invalid!("unknown device {s:?}; allowed: auto, cpu, cuda, metal"),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda",
+            DeviceChoice::Metal => "metal",
+        })
+    }
+}
+
+/// The device for `choice`. Asking for CUDA or Metal in a build without that feature is an
+/// error that says how to rebuild.
+///
+/// ```
+/// use ddpm::device::{select, DeviceChoice};
+/// assert!(select(DeviceChoice::Cpu).unwrap().is_cpu());
+/// ```
+pub fn select(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda if !candle_core::utils::cuda_is_available() => {
+            invalid!("device cuda asked for, but this build has no CUDA support: rebuild with `--features cuda`")
+        }
+        DeviceChoice::Cuda => Ok(Device::new_cuda(0)?),
+        DeviceChoice::Metal if !candle_core::utils::metal_is_available() => {
+            invalid!("device metal asked for, but this build has no Metal support: rebuild with `--features metal`")
+        }
+        DeviceChoice::Metal => Ok(Device::new_metal(0)?),
+        DeviceChoice::Auto => {
+            if candle_core::utils::cuda_is_available() {
+                if let Ok(d) = Device::new_cuda(0) {
+                    return Ok(d);
+                }
+            }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(d) = Device::new_metal(0) {
+                    return Ok(d);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+    }
+}
+
+/// The best device available: what a notebook calls once at the top.
+pub fn best() -> Device {
+    select(DeviceChoice::Auto).unwrap_or(Device::Cpu)
+}
+
+/// A one-line description of a device, e.g. "cpu" or "cuda:0".
+pub fn describe(device: &Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(_) => "cuda:0".to_string(),
+        Device::Metal(_) => "metal:0".to_string(),
+    }
+}

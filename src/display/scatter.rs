@@ -1,0 +1,136 @@
+//! [`Scatter`]: several named sets of 2-D points, each in its own colour, with a legend; for toy
+//! data sets and samples drawn from a model.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::chart::{self, axis_setters, colour, draw_err, padded_range, tick, Draw, Series};
+use super::figure::Figure;
+use super::font::FONT_FAMILY;
+use crate::Result;
+
+/// A scatter plot built step by step.
+///
+/// ```
+/// use ddpm::display::Scatter;
+/// let fig = Scatter::new("two moons")
+///     .points("data", &[(0.0, 1.0), (1.0, 0.0)])
+///     .points_xy("samples", &[0.5, 0.6], &[0.5, 0.4])
+///     .to_svg()
+///     .unwrap();
+/// assert!(fig.svg().unwrap().contains("samples"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Scatter {
+    title: String,
+    x_label: String,
+    y_label: String,
+    sets: Vec<Series>,
+    radius: u32,
+    size: (u32, u32),
+}
+
+impl Scatter {
+    /// An empty scatter plot titled `title`.
+    pub fn new(title: impl Into<String>) -> Scatter {
+        Scatter {
+            title: title.into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            sets: Vec::new(),
+            radius: 2,
+            size: (600, 540),
+        }
+    }
+
+    axis_setters!();
+
+    /// Adds a set of (x, y) points named `name` in the legend.
+    pub fn points(mut self, name: impl Into<String>, points: &[(f64, f64)]) -> Self {
+        let (xs, ys) = points.iter().copied().unzip();
+        self.sets.push(Series { name: name.into(), xs, ys });
+        self
+    }
+
+    /// Adds the points (xs\[i\], ys\[i\]) named `name` in the legend.
+    pub fn points_xy(mut self, name: impl Into<String>, xs: &[f64], ys: &[f64]) -> Self {
+        self.sets.push(Series { name: name.into(), xs: xs.to_vec(), ys: ys.to_vec() });
+        self
+    }
+
+    /// The radius of each point in pixels (default 2; allowed 1..=20).
+    pub fn point_radius(mut self, radius: u32) -> Self {
+        self.radius = radius;
+        self
+    }
+
+    /// Renders the plot as SVG, at the size set by `size` (default 600 x 540). A point is one
+    /// SVG element, so prefer [`Scatter::to_png`] beyond some tens of thousands of points.
+    pub fn to_svg(&self) -> Result<Figure> {
+        chart::to_svg(self, self.size)
+    }
+
+    /// Renders the plot as a PNG of `width` x `height` pixels (each in 100..=8192).
+    pub fn to_png(&self, width: u32, height: u32) -> Result<Figure> {
+        chart::to_png(self, (width, height))
+    }
+
+    /// Shows the plot inline in an evcxr notebook, as SVG.
+    pub fn evcxr_display(&self) {
+        chart::evcxr_display(self, self.size)
+    }
+}
+
+impl Draw for Scatter {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        if self.sets.is_empty() {
+            invalid!("scatter plot {:?} needs at least one point set, got 0", self.title);
+        }
+        if !(1..=20).contains(&self.radius) {
+            invalid!("point radius must be in 1..=20 pixels, got {}", self.radius);
+        }
+        for s in &self.sets {
+            s.check(false)?;
+        }
+        root.fill(&WHITE).map_err(draw_err)?;
+        let x_range = padded_range(self.sets.iter().flat_map(|s| s.xs.iter().copied()), false);
+        let y_range = padded_range(self.sets.iter().flat_map(|s| s.ys.iter().copied()), false);
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title.as_str(), (FONT_FAMILY, 22))
+            .margin(14)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style((FONT_FAMILY, 14))
+            .axis_desc_style((FONT_FAMILY, 16))
+            .light_line_style(BLACK.mix(0.04))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(draw_err)?;
+        let r = self.radius as i32;
+        for (i, s) in self.sets.iter().enumerate() {
+            let style = colour(i).mix(0.7).filled();
+            let points = s.xs.iter().copied().zip(s.ys.iter().copied());
+            chart
+                .draw_series(points.map(|p| Circle::new(p, r, style)))
+                .map_err(draw_err)?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| Circle::new((x + 12, y), 4, style));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT_FAMILY, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(draw_err)
+    }
+}

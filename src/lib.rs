@@ -1,0 +1,37 @@
+//! # ddpm
+//!
+//! Denoising Diffusion Probabilistic Models (Ho, Jain and Abbeel 2020), taught through notebooks.
+//!
+//! The mathematics lives in small modules named after the paper:
+//!
+//! - [`schedule`]: beta schedules and every derived table (alpha, alpha_bar, beta_tilde, SNR...) in f64;
+//! - [`forward`]: one step of q(x_t | x_{t-1}) and the closed form q(x_t | x_0);
+//! - [`posterior`]: q(x_{t-1} | x_t, x_0), its mean in the x_0 and eps forms, conversions;
+//! - [`objective`]: Gaussian KL, the discretised decoder L_0, the variational bound, L_simple;
+//! - [`mixture`]: a Gaussian-mixture data set for which everything is exact;
+//! - [`stats`]: moment and Kolmogorov-Smirnov tests, and the [`stats::Check`] record;
+//! - [`data`]: MNIST, the photos, toy 2-D data; [`display`]: plots and images for notebooks;
+//! - [`verify`]: the numeric check of every equation of the course notes.
+//!
+//! The timestep `t` is an integer in 1..=T as in the paper, with alpha_bar_0 = 1.
+
+// First, so that its `invalid!` macro is in scope in every module below.
+#[macro_use]
+pub mod error;
+
+pub mod data;
+pub mod device;
+pub mod display;
+pub mod figures;
+pub mod forward;
+pub mod mixture;
+pub mod objective;
+pub mod posterior;
+pub mod rng;
+pub mod sample;
+pub mod schedule;
+pub mod stats;
+pub mod verify;
+
+pub use error::{Error, Result};
+pub use schedule::{BetaSchedule, NoiseSchedule};

@@ -1,0 +1,29 @@
+//! Seeded randomness. Everything random in the crate draws from a generator made here, so the
+//! same seed gives the same numbers on every run (candle's own CPU generator cannot be seeded).
+
+use ndarray::{ArrayD, IxDyn};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// The generator used throughout the crate (rand's `StdRng`, pinned by Cargo.lock).
+pub type Rng = rand::rngs::StdRng;
+
+/// A generator seeded with `seed`.
+///
+/// ```
+/// use ddpm::rng::{seeded, normal};
+/// assert_eq!(normal(&mut seeded(7), &[3]), normal(&mut seeded(7), &[3]));
+/// ```
+pub fn seeded(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
+}
+
+/// An array of the given shape filled with independent N(0, 1) draws: the noise eps ~ N(0, I).
+pub fn normal(rng: &mut Rng, shape: &[usize]) -> ArrayD<f64> {
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || StandardNormal.sample(rng))
+}
+
+/// `n` independent N(0, 1) draws.
+pub fn normal_vec(rng: &mut Rng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| StandardNormal.sample(rng)).collect()
+}

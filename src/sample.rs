@@ -1,0 +1,81 @@
+//! Algorithm 2 (ancestral sampling) on plain f64 arrays, for any eps-predictor given as a
+//! function: the exact eps of a Gaussian mixture, or a network wrapped in a closure
+//! (Ho et al. 2020, Algorithm 2 and Eq. 11; notes 000, 002, 003; E20).
+
+use ndarray::{Array, ArrayD, Dimension, Zip};
+
+use crate::posterior::ReverseVar;
+use crate::rng::{normal, Rng};
+use crate::{Error, NoiseSchedule, Result};
+
+/// How the mean of a reverse step is scaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MeanScale {
+    /// Divide by sqrt(alpha_t), as Ho et al. 2020, Algorithm 2 line 4 and Eq. 11.
+    #[default]
+    SqrtAlpha,
+    /// Divide by alpha_t, as note 000 writes Algorithm 2 (erratum 1 of EQUATIONS.md). Wrong on
+    /// purpose: it exists so the notebooks can show the samples drift.
+    AlphaErratum,
+}
+
+/// One step of Algorithm 2, line 4:
+///
+/// $$x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{1-\alpha_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\Big) + \sigma_t z$$
+///
+/// with `z` the fresh noise (Algorithm 2 uses z = 0 at t = 1; [`p_sample_loop`] does that).
+pub fn p_sample_step<D: Dimension>(
+    schedule: &NoiseSchedule,
+    xt: &Array<f64, D>,
+    t: usize,
+    eps_pred: &Array<f64, D>,
+    z: &Array<f64, D>,
+    sigma: ReverseVar,
+    scale: MeanScale,
+) -> Result<Array<f64, D>> {
+    let sigma_t = sigma.sigma_sq(schedule, t)?.sqrt();
+    if xt.shape() != eps_pred.shape() || xt.shape() != z.shape() {
+        invalid!(
+            "xt, eps_pred and z must have the same shape, got {:?}, {:?} and {:?}",
+            xt.shape(),
+            eps_pred.shape(),
+            z.shape()
+        );
+    }
+    let alpha = schedule.alpha(t);
+    let divisor = match scale {
+        MeanScale::SqrtAlpha => alpha.sqrt(),
+        MeanScale::AlphaErratum => alpha,
+    };
+    let eps_coef = (1.0 - alpha) / schedule.sqrt_one_minus_alpha_bar(t);
+    Ok(Zip::from(xt).and(eps_pred).and(z).map_collect(|&x, &e, &z| (x - eps_coef * e) / divisor + sigma_t * z))
+}
+
+/// Algorithm 2 from x_T down to x_0: for t = T, ..., 1, x_{t-1} from [`p_sample_step`] with
+/// z ~ N(0, I) drawn from `rng` when t > 1 and z = 0 at t = 1. `eps_theta(x_t, t)` is the model.
+/// `x_t_start` is x_T (draw it with [`crate::rng::normal`] for N(0, I)).
+pub fn p_sample_loop<D, F>(
+    schedule: &NoiseSchedule,
+    x_t_start: Array<f64, D>,
+    mut eps_theta: F,
+    sigma: ReverseVar,
+    scale: MeanScale,
+    rng: &mut Rng,
+) -> Result<Array<f64, D>>
+where
+    D: Dimension,
+    F: FnMut(&Array<f64, D>, usize) -> Result<Array<f64, D>>,
+{
+    let mut x = x_t_start;
+    for t in (1..=schedule.steps()).rev() {
+        let eps_pred = eps_theta(&x, t)?;
+        let z = if t > 1 {
+            let z: ArrayD<f64> = normal(rng, x.shape());
+            z.into_dimensionality::<D>().map_err(|e| Error::Invalid(e.to_string()))?
+        } else {
+            Array::zeros(x.raw_dim())
+        };
+        x = p_sample_step(schedule, &x, t, &eps_pred, &z, sigma, scale)?;
+    }
+    Ok(x)
+}

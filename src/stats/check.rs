@@ -1,0 +1,233 @@
+//! The [`Check`] record: one numeric check, printed as "seen / expected / match", and the
+//! [`CheckTable`] that a notebook's last cell shows and asserts.
+
+use std::fmt;
+
+/// How `seen` is compared with `expected`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// |seen - expected| <= tolerance.
+    Close,
+    /// seen <= expected (an upper bound, e.g. a KS statistic under its critical value).
+    AtMost,
+    /// seen >= expected (a lower bound).
+    AtLeast,
+    /// Not run here (e.g. needs a fully trained model in quick mode); `what` says why.
+    Skipped,
+}
+
+/// One numeric check of an equation: what was seen, what theory expects, and whether they match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// The equation's id in EQUATIONS.md, e.g. "E5".
+    pub id: String,
+    /// What is compared, in words.
+    pub what: String,
+    pub seen: f64,
+    pub expected: f64,
+    /// The allowed distance for [`Relation::Close`] (0 for the bounds).
+    pub tolerance: f64,
+    pub relation: Relation,
+    /// Whether the check holds (NaN never does). A skipped check neither passes nor fails: `pass` is true.
+    pub pass: bool,
+}
+
+impl Check {
+    /// A check of `seen` against `expected` under `relation`; for [`Relation::Close`] use
+    /// [`Check::close`], which also takes the tolerance.
+    pub fn new(id: &str, what: &str, seen: f64, expected: f64, relation: Relation) -> Self {
+        let pass = match relation {
+            Relation::Close => seen == expected,
+            Relation::AtMost => seen <= expected,
+            Relation::AtLeast => seen >= expected,
+            Relation::Skipped => true,
+        };
+        Check { id: id.into(), what: what.into(), seen, expected, tolerance: 0.0, relation, pass }
+    }
+
+    /// |seen - expected| <= tolerance.
+    ///
+    /// ```
+    /// use ddpm::stats::Check;
+    /// assert!(Check::close("E6", "beta_1", 1e-4, 1e-4, 0.0).pass);
+    /// assert!(!Check::close("E6", "beta_1", f64::NAN, 1e-4, 1.0).pass);
+    /// ```
+    pub fn close(id: &str, what: &str, seen: f64, expected: f64, tolerance: f64) -> Self {
+        let pass = (seen - expected).abs() <= tolerance;
+        Check { id: id.into(), what: what.into(), seen, expected, tolerance, relation: Relation::Close, pass }
+    }
+
+    /// |seen - expected| <= rel_tol |expected|.
+    pub fn rel_close(id: &str, what: &str, seen: f64, expected: f64, rel_tol: f64) -> Self {
+        Self::close(id, what, seen, expected, rel_tol * expected.abs())
+    }
+
+    /// seen <= bound.
+    pub fn at_most(id: &str, what: &str, seen: f64, bound: f64) -> Self {
+        Self::new(id, what, seen, bound, Relation::AtMost)
+    }
+
+    /// seen >= bound.
+    pub fn at_least(id: &str, what: &str, seen: f64, bound: f64) -> Self {
+        Self::new(id, what, seen, bound, Relation::AtLeast)
+    }
+
+    /// A yes/no property, shown as 1 (true) against the expected 1.
+    pub fn holds(id: &str, what: &str, holds: bool) -> Self {
+        Self::close(id, what, if holds { 1.0 } else { 0.0 }, 1.0, 0.0)
+    }
+
+    /// A check that was not run here; `why` says why and where it runs.
+    pub fn skipped(id: &str, what: &str, why: &str) -> Self {
+        let mut c = Self::new(id, &format!("{what} (skipped: {why})"), f64::NAN, f64::NAN, Relation::Skipped);
+        c.pass = true;
+        c
+    }
+
+    /// "match", "MISMATCH" or "skipped".
+    pub fn verdict(&self) -> &'static str {
+        match (self.relation, self.pass) {
+            (Relation::Skipped, _) => "skipped",
+            (_, true) => "match",
+            (_, false) => "MISMATCH",
+        }
+    }
+
+    /// The expected column as text: "0.5 ± 1e-3", "<= 0.05", ">= 0.8".
+    pub fn expected_text(&self) -> String {
+        match self.relation {
+            Relation::Close if self.tolerance == 0.0 => fmt_num(self.expected),
+            Relation::Close => format!("{} ± {}", fmt_num(self.expected), fmt_num(self.tolerance)),
+            Relation::AtMost => format!("<= {}", fmt_num(self.expected)),
+            Relation::AtLeast => format!(">= {}", fmt_num(self.expected)),
+            Relation::Skipped => "-".into(),
+        }
+    }
+
+    /// The seen column as text.
+    pub fn seen_text(&self) -> String {
+        if self.relation == Relation::Skipped {
+            "-".into()
+        } else {
+            fmt_num(self.seen)
+        }
+    }
+}
+
+/// A number in a short form that keeps 6 significant digits.
+pub fn fmt_num(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 || (1e-3..1e5).contains(&a) {
+        let s = format!("{x:.6}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s.is_empty() || s == "-" {
+            "0".into()
+        } else {
+            s.into()
+        }
+    } else {
+        format!("{x:.5e}")
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<4} {:<58} seen {:<14} expected {:<24} {}",
+            self.id,
+            self.what,
+            self.seen_text(),
+            self.expected_text(),
+            self.verdict()
+        )
+    }
+}
+
+/// A list of checks: prints as a text table, shows as an HTML table in a notebook.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckTable(pub Vec<Check>);
+
+impl CheckTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one check.
+    pub fn push(&mut self, c: Check) {
+        self.0.push(c);
+    }
+
+    /// Adds many checks.
+    pub fn extend(&mut self, cs: impl IntoIterator<Item = Check>) {
+        self.0.extend(cs);
+    }
+
+    /// True when no check failed (skipped ones do not fail).
+    pub fn all_pass(&self) -> bool {
+        self.0.iter().all(|c| c.pass)
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> Vec<&Check> {
+        self.0.iter().filter(|c| !c.pass).collect()
+    }
+
+    /// Counts of (passed, failed, skipped).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let skipped = self.0.iter().filter(|c| c.relation == Relation::Skipped).count();
+        let failed = self.failures().len();
+        (self.0.len() - skipped - failed, failed, skipped)
+    }
+
+    /// The assertion a notebook's check cell ends with. Panics, listing every failed check,
+    /// if any failed: this is the one function in the crate meant to panic.
+    pub fn assert_all(&self) {
+        let failures = self.failures();
+        if !failures.is_empty() {
+            let rows: Vec<String> = failures.iter().map(|c| c.to_string()).collect();
+            panic!("{} check(s) failed:\n{}", failures.len(), rows.join("\n"));
+        }
+    }
+
+    /// Shows the table as HTML in an evcxr notebook (called by the kernel on a cell's last value).
+    pub fn evcxr_display(&self) {
+        let mut html =
+            String::from("<table><tr><th>id</th><th>what</th><th>seen</th><th>expected</th><th>match</th></tr>");
+        for c in &self.0 {
+            let colour = match c.verdict() {
+                "match" => "#1a7f37",
+                "skipped" => "#9a6700",
+                _ => "#cf222e",
+            };
+            html.push_str(&format!(
+                "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"color:{colour}\"><b>{}</b></td></tr>",
+                c.id, escape(&c.what), c.seen_text(), escape(&c.expected_text()), c.verdict()
+            ));
+        }
+        let (p, f, s) = self.counts();
+        html.push_str(&format!("</table><p>{p} passed, {f} failed, {s} skipped</p>"));
+        println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+impl fmt::Display for CheckTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.0 {
+            writeln!(f, "{c}")?;
+        }
+        let (p, fl, s) = self.counts();
+        write!(f, "{p} passed, {fl} failed, {s} skipped")
+    }
+}
+
+impl FromIterator<Check> for CheckTable {
+    fn from_iter<I: IntoIterator<Item = Check>>(iter: I) -> Self {
+        CheckTable(iter.into_iter().collect())
+    }
+}

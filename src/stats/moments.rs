@@ -1,0 +1,39 @@
+//! Moment tests: is a sample mean (or variance) where theory says, within a tolerance that
+//! comes from the sample size?
+
+use super::Check;
+
+/// How many standard errors a moment test allows. At 5 standard errors a correct
+/// implementation fails about once in 1.7 million checks (two-sided normal tail), while a wrong
+/// formula with a large sample is caught.
+pub const DEFAULT_SIGMAS: f64 = 5.0;
+
+/// Sample mean and unbiased sample variance (divisor n - 1) of `xs`, by Welford's method.
+pub fn mean_var(xs: &[f64]) -> (f64, f64) {
+    let (mut mean, mut m2) = (0.0, 0.0);
+    for (i, &x) in xs.iter().enumerate() {
+        let d = x - mean;
+        mean += d / (i + 1) as f64;
+        m2 += d * (x - mean);
+    }
+    let var = if xs.len() > 1 { m2 / (xs.len() - 1) as f64 } else { f64::NAN };
+    (mean, var)
+}
+
+/// Checks that the mean of `xs` is `expected_mean`, for draws of a distribution with variance
+/// `true_var`: the standard error of the mean is sqrt(true_var / n), and the tolerance is
+/// `sigmas` of them.
+pub fn mean_check(id: &str, what: &str, xs: &[f64], expected_mean: f64, true_var: f64, sigmas: f64) -> Check {
+    let (mean, _) = mean_var(xs);
+    let se = (true_var / xs.len() as f64).sqrt();
+    Check::close(id, what, mean, expected_mean, sigmas * se)
+}
+
+/// Checks that the sample variance of Gaussian draws `xs` is `expected_var`: for Gaussian data
+/// the standard error of the sample variance is var * sqrt(2 / (n - 1)), and the tolerance is
+/// `sigmas` of them.
+pub fn var_check(id: &str, what: &str, xs: &[f64], expected_var: f64, sigmas: f64) -> Check {
+    let (_, var) = mean_var(xs);
+    let se = expected_var * (2.0 / (xs.len() as f64 - 1.0)).sqrt();
+    Check::close(id, what, var, expected_var, sigmas * se)
+}

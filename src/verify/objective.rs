@@ -1,0 +1,187 @@
+//! Checks of the objective, E14-E18 (notes 003, 004).
+
+use ndarray::Array1;
+use rand::Rng as _;
+
+use crate::forward::q_sample;
+use crate::mixture::GaussianMixture;
+use crate::objective::{eps_weight, gaussian_kl, l_simple, mean_form_loss, normal_kl, vlb_terms, Decoder};
+use crate::posterior::{mu_tilde, mu_tilde_from_eps, ReverseVar};
+use crate::rng::{normal_vec, seeded, Rng};
+use crate::schedule::linspace;
+use crate::stats::{mean_var, normal_log_pdf, normal_pdf, trapezoid, Check, DEFAULT_SIGMAS};
+use crate::{NoiseSchedule, Result};
+
+/// The data of E14 and E16: one Gaussian N(0.4, 0.3^2) in 1-D, for which the reverse
+/// conditionals q(x_{t-1} | x_t) are exactly Gaussian, so a Gaussian model can be exact.
+fn gaussian_data() -> Result<GaussianMixture> {
+    GaussianMixture::new(vec![1.0], vec![vec![0.4]], vec![0.3])
+}
+
+/// The exact reverse step of `data` at (x_t, t) as (mean, variance).
+fn exact_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
+    let r = data.reverse(s, t, xt.as_slice().unwrap_or(&[]))?;
+    Ok((Array1::from(r.means()[0].clone()), r.stds()[0].powi(2).max(1e-300)))
+}
+
+/// The DDPM reverse step with the exact eps of `data` and sigma_t^2 = beta_t (not exact).
+fn ddpm_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
+    let eps = Array1::from(data.eps_star(s, t, xt.as_slice().unwrap_or(&[]))?);
+    Ok((mu_tilde_from_eps(s, xt, &eps, t)?, ReverseVar::Beta.sigma_sq(s, t)?))
+}
+
+/// ln q(x_{1:T}|x_0) - ln p(x_{0:T}) along one path drawn from q, for a Gaussian model `step`
+/// and prior p(x_T) = N(prior.0, prior.1): the bound of E14 "computed directly".
+fn path_log_ratio<F>(s: &NoiseSchedule, x0: f64, mut step: F, prior: (f64, f64), rng: &mut Rng) -> Result<f64>
+where
+    F: FnMut(&Array1<f64>, usize) -> Result<(Array1<f64>, f64)>,
+{
+    let path = crate::forward::q_path(s, &Array1::from(vec![x0]), rng)?;
+    let log_q = crate::forward::q_path_log_density(s, &path)?;
+    let mut log_p = normal_log_pdf(path[s.steps()][0], prior.0, prior.1);
+    for t in 1..=s.steps() {
+        let (mean, var) = step(&path[t], t)?;
+        log_p += normal_log_pdf(path[t - 1][0], mean[0], var);
+    }
+    Ok(log_q - log_p)
+}
+
+/// E14: for Gaussian data, where ln q(x_0) is known exactly, the bound is tight for the exact
+/// model (every path gives exactly -ln q(x_0)), and holds for the DDPM model with sigma^2 = beta,
+/// whose own -ln p_theta(x_0) is computed exactly by propagating its linear-Gaussian steps.
+pub fn e14(seed: u64) -> Result<Vec<Check>> {
+    let s = NoiseSchedule::linear(100)?;
+    let data = gaussian_data()?;
+    let x0 = 0.55;
+    let nll = -data.log_density(&[x0])?;
+    let mut rng = seeded(seed);
+    let prior_exact = data.marginal(&s, s.steps())?;
+    let prior = (prior_exact.means()[0][0], prior_exact.stds()[0].powi(2));
+    let mut worst = 0.0f64;
+    for _ in 0..5 {
+        let l = path_log_ratio(&s, x0, |xt, t| exact_step(&data, &s, xt, t), prior, &mut rng)?;
+        worst = worst.max((l - nll).abs());
+    }
+    // The DDPM model is linear-Gaussian: mean_t(x) = A_t x + c_t. Propagate N(0, 1) down to x_0.
+    let (mut m, mut v) = (0.0, 1.0);
+    for t in (1..=s.steps()).rev() {
+        let (c, var) = ddpm_step(&data, &s, &Array1::from(vec![0.0]), t)?;
+        let (a1, _) = ddpm_step(&data, &s, &Array1::from(vec![1.0]), t)?;
+        let a = a1[0] - c[0];
+        (m, v) = (a * m + c[0], a * a * v + var);
+    }
+    let model_nll = -normal_log_pdf(x0, m, v);
+    let n = 400;
+    let bounds: Vec<f64> = (0..n)
+        .map(|_| path_log_ratio(&s, x0, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng))
+        .collect::<Result<_>>()?;
+    let (mean, var) = mean_var(&bounds);
+    Ok(vec![
+        Check::close("E14", "exact model: |bound - (-ln q(x_0))|, max over 5 paths", worst, 0.0, 1e-9),
+        Check::at_least(
+            "E14",
+            "DDPM model: bound (MC mean) + 5 SE >= its exact -ln p_theta(x_0)",
+            mean + DEFAULT_SIGMAS * (var / n as f64).sqrt(),
+            model_nll,
+        ),
+    ])
+}
+
+/// E15: the closed-form KL of two Gaussians equals the numerical integral of p ln(p / q).
+pub fn e15() -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    for (m1, s1, m2, s2) in [(0.3, 0.5, -0.2, 1.3), (0.0, 1.0, 1.0, 1.0), (1.5, 0.2, 0.0, 0.9)] {
+        let grid = linspace(m1 - 12.0 * s1, m1 + 12.0 * s1, 20_001);
+        let integrand: Vec<f64> = grid
+            .iter()
+            .map(|&x| normal_pdf(x, m1, s1 * s1) * (normal_log_pdf(x, m1, s1 * s1) - normal_log_pdf(x, m2, s2 * s2)))
+            .collect();
+        let closed = normal_kl(m1, (s1 * s1).ln(), m2, (s2 * s2).ln());
+        checks.push(Check::close(
+            "E15",
+            &format!("KL(N({m1},{s1}^2) || N({m2},{s2}^2)): closed form vs integral"),
+            closed,
+            trapezoid(&grid, &integrand),
+            1e-8,
+        ));
+    }
+    Ok(checks)
+}
+
+/// E16: the sum of the terms L_T + sum L_{t-1} + L_0 (closed-form KLs at sampled x_t) equals the
+/// bound of E14 computed directly along paths: both are Monte Carlo estimates of the same
+/// expectation, compared within five combined standard errors.
+pub fn e16(seed: u64) -> Result<Vec<Check>> {
+    let s = NoiseSchedule::linear(100)?;
+    let data = gaussian_data()?;
+    let x0 = 0.55;
+    let mut rng = seeded(seed);
+    let n = 400;
+    let x0a = Array1::from(vec![x0]);
+    let mut terms = Vec::with_capacity(n);
+    let mut direct = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v = vlb_terms(&s, &x0a, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), Decoder::Gaussian, &mut rng)?;
+        terms.push(v.total());
+        direct.push(path_log_ratio(&s, x0, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng)?);
+    }
+    let ((mt, vt), (md, vd)) = (mean_var(&terms), mean_var(&direct));
+    let se = ((vt + vd) / n as f64).sqrt();
+    Ok(vec![Check::close(
+        "E16",
+        "DDPM model: sum of the terms vs bound along paths (MC means)",
+        mt,
+        md,
+        DEFAULT_SIGMAS * se,
+    )])
+}
+
+/// E17: L_{t-1} - C in the mean form equals the weighted eps form, for any eps_theta.
+pub fn e17(seed: u64) -> Result<Vec<Check>> {
+    let s = NoiseSchedule::linear(1000)?;
+    let mut rng = seeded(seed);
+    let mut worst = 0.0f64;
+    for t in [2, 10, 100, 500, 1000] {
+        let x0 = Array1::from_iter((0..8).map(|_| rng.random_range(-1.0..1.0)));
+        let eps = Array1::from(normal_vec(&mut rng, 8));
+        let eps_theta = &eps + &Array1::from(normal_vec(&mut rng, 8)).mapv(|e| 0.3 * e);
+        let xt = q_sample(&s, &x0, t, &eps)?;
+        for sigma in [ReverseVar::Beta, ReverseVar::BetaTilde] {
+            let sigma_sq = sigma.sigma_sq(&s, t)?;
+            let mean_form =
+                mean_form_loss(&mu_tilde(&s, &x0, &xt, t)?, &mu_tilde_from_eps(&s, &xt, &eps_theta, t)?, sigma_sq)?;
+            let eps_form = eps_weight(&s, t, sigma_sq)? * (&eps - &eps_theta).mapv(|d| d * d).sum();
+            worst = worst.max((mean_form - eps_form).abs() / eps_form.abs().max(1e-300));
+        }
+    }
+    let weights: Vec<f64> = (1..=s.steps()).map(|t| eps_weight(&s, t, s.beta(t))).collect::<Result<_>>()?;
+    let (w_min, w_max) = weights.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+    Ok(vec![
+        Check::close("E17", "mean form vs eps form of L_{t-1}, max relative difference", worst, 0.0, 1e-10),
+        Check::holds("E17", "linear, sigma^2 = beta: the eps weight is largest at t = 1", weights[0] == w_max),
+        Check::at_least("E17", "linear, sigma^2 = beta: largest / smallest eps weight", w_max / w_min, 10.0),
+        // lambda_1 = beta_1 / (2 alpha_1 beta_1) = 1 / (2 (1 - 1e-4)): the first step weighs most.
+        Check::rel_close("E17", "linear, sigma^2 = beta: weight at t = 1", weights[0], 0.5 / (1.0 - 1e-4), 1e-12),
+        Check::close(
+            "E17",
+            "gaussian_kl of equal Gaussians is 0",
+            gaussian_kl(&Array1::from(vec![0.1]), 0.5, &Array1::from(vec![0.1]), 0.5)?,
+            0.0,
+            1e-15,
+        ),
+    ])
+}
+
+/// E18: a predictor whose last layer is zero outputs eps_pred = 0, and then L_simple = E|eps|^2
+/// per element = 1 (standard error sqrt(Var(eps^2) / n) = sqrt(2 / n)).
+pub fn e18(n: usize, seed: u64) -> Result<Vec<Check>> {
+    let eps = Array1::from(normal_vec(&mut seeded(seed), n));
+    let l = l_simple(&eps, &Array1::zeros(n))?;
+    Ok(vec![Check::close(
+        "E18",
+        "L_simple of the zero predictor (the zero-initialised last layer)",
+        l,
+        1.0,
+        DEFAULT_SIGMAS * (2.0 / n as f64).sqrt(),
+    )])
+}
