@@ -250,6 +250,12 @@ impl NoiseSchedule {
             beta.push(b);
             alpha_bar.push(prev * (1.0 - b));
         }
+        let alpha_bar_last = alpha_bar[steps];
+        if !(alpha_bar_last >= f64::MIN_POSITIVE) {
+            invalid!(
+                "alpha_bar_T underflows to {alpha_bar_last:e} with these betas and T = {steps}: x_0 could not be recovered from x_T; use fewer steps or smaller betas"
+            );
+        }
         Ok(NoiseSchedule { schedule, beta, alpha_bar })
     }
 

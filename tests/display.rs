@@ -198,7 +198,7 @@ fn grid_has_expected_size_and_pixels() {
 
 #[test]
 fn captions_render_without_system_fonts() {
-    let imgs = vec![Array3::<f64>::zeros((3, 20, 40)); 2];
+    let imgs = vec![Array3::<f64>::zeros((3, 20, 100)); 2];
     let blank = vec![String::new(), String::new()];
     let caps = vec!["t = 250".to_string(), "t = 500".to_string()];
     let without = decode(&grid(&imgs, 2, Some(&blank), 1).unwrap());

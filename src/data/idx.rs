@@ -212,7 +212,7 @@ impl Source {
         let trailing = |extra: u128| {
             format!(
                 "{extra} trailing byte(s) after the data: the header promises {shape} = \
-                 {expected} data bytes, the file has {}",
+                 {expected} data bytes, found {}",
                 expected + extra
             )
         };

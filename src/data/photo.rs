@@ -85,8 +85,10 @@ pub fn load_photo(path: impl AsRef<Path>, color: Color, resize: Option<(u32, u32
     }
     let reader = ImageReader::open(path).and_then(|r| r.with_guessed_format()).map_err(|e| Error::io(path, e))?;
     // The file opened: any failure now is in its contents (not an image, truncated, ...).
-    let mut img: DynamicImage =
-        reader.decode().map_err(|e| Error::format(path, format!("could not decode as a JPEG or PNG image: {e}")))?;
+    let mut img: DynamicImage = reader.decode().map_err(|e| {
+        let reason = e.to_string();
+        Error::format(path, format!("could not decode as a JPEG or PNG image: {}", reason.trim_end()))
+    })?;
     if let Some((width, height)) = resize {
         img = img.resize_exact(width, height, FilterType::Lanczos3);
     }

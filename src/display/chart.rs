@@ -124,22 +124,24 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, log: bool) -> Rang
     }
 }
 
+/// Tick labels for a linear axis spanning `range`: values within a billionth of the span of
+/// zero print as "0" (not "-2.2e-16"), the rest as [`tick`] does.
+pub(crate) fn linear_ticks(range: Range<f64>) -> impl Fn(&f64) -> String {
+    let eps = 1e-9 * (range.end - range.start).abs();
+    move |v| if v.abs() <= eps { "0".into() } else { tick(v) }
+}
+
 /// A short tick label: plain decimals for ordinary magnitudes, scientific notation otherwise.
 pub(crate) fn tick(v: &f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
     } else if !(1e-3..1e5).contains(&a) {
-        let s = format!("{v:.1e}");
-        s.replace(".0e", "e")
+        format!("{v:.1e}").replace(".0e", "e")
     } else {
         let s = format!("{v:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s == "-0" {
-            "0".into()
-        } else {
-            s.to_string()
-        }
+        if s == "-0" { "0".into() } else { s.to_string() }
     }
 }
 

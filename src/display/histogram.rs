@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, padded_range, tick, Draw, Series};
+use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, Draw, Series};
 use super::figure::Figure;
 use super::font::FONT_FAMILY;
 use crate::Result;
@@ -128,10 +128,12 @@ impl Draw for Histogram {
         }
         root.fill(&WHITE).map_err(draw_err)?;
         let (lo, hi) = (bins[0].0, bins[bins.len() - 1].1);
-        let x_range = padded_range([lo, hi].into_iter(), false);
+        let curve_xs = self.curves.iter().flat_map(|c| c.xs.iter().copied());
+        let x_range = padded_range([lo, hi].into_iter().chain(curve_xs), false);
         let curve_ys = self.curves.iter().flat_map(|c| c.ys.iter().copied());
         let y_max = bins.iter().map(|b| b.2).chain(curve_ys).fold(0.0, f64::max);
         let y_range = 0.0..if y_max > 0.0 { 1.05 * y_max } else { 1.0 };
+        let (x_ticks, y_ticks) = (linear_ticks(x_range.clone()), linear_ticks(y_range.clone()));
         let mut chart = ChartBuilder::on(root)
             .caption(self.title.as_str(), (FONT_FAMILY, 22))
             .margin(14)
@@ -143,8 +145,8 @@ impl Draw for Histogram {
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_label_formatter(&x_ticks)
+            .y_label_formatter(&y_ticks)
             .label_style((FONT_FAMILY, 14))
             .axis_desc_style((FONT_FAMILY, 16))
             .light_line_style(BLACK.mix(0.04))

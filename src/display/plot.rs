@@ -7,7 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, padded_range, tick, Draw, Series};
+use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, tick, Draw, Series};
 use super::figure::Figure;
 use super::font::FONT_FAMILY;
 use crate::Result;
@@ -120,12 +120,15 @@ impl LinePlot {
         DB: DrawingBackend + 'a,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
+        let x_ticks = linear_ticks(chart.x_range());
+        let y_linear = linear_ticks(chart.y_range());
+        let y_ticks = |v: &f64| if self.log_y { tick(v) } else { y_linear(v) };
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_label_formatter(&x_ticks)
+            .y_label_formatter(&y_ticks)
             .label_style((FONT_FAMILY, 14))
             .axis_desc_style((FONT_FAMILY, 16))
             .light_line_style(BLACK.mix(0.04))

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, padded_range, tick, Draw, Series};
+use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, Draw, Series};
 use super::figure::Figure;
 use super::font::FONT_FAMILY;
 use crate::Result;
@@ -95,6 +95,7 @@ impl Draw for Scatter {
         root.fill(&WHITE).map_err(draw_err)?;
         let x_range = padded_range(self.sets.iter().flat_map(|s| s.xs.iter().copied()), false);
         let y_range = padded_range(self.sets.iter().flat_map(|s| s.ys.iter().copied()), false);
+        let (x_ticks, y_ticks) = (linear_ticks(x_range.clone()), linear_ticks(y_range.clone()));
         let mut chart = ChartBuilder::on(root)
             .caption(self.title.as_str(), (FONT_FAMILY, 22))
             .margin(14)
@@ -106,8 +107,8 @@ impl Draw for Scatter {
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_label_formatter(&x_ticks)
+            .y_label_formatter(&y_ticks)
             .label_style((FONT_FAMILY, 14))
             .axis_desc_style((FONT_FAMILY, 16))
             .light_line_style(BLACK.mix(0.04))

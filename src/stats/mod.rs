@@ -5,7 +5,7 @@ mod check;
 mod ks;
 mod moments;
 
-pub use check::{Check, CheckTable, Relation};
+pub use check::{fmt_num, Check, CheckTable, Relation};
 pub use ks::{kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, KsResult};
 pub use moments::{mean_check, mean_var, var_check, DEFAULT_SIGMAS};
 

@@ -1,0 +1,121 @@
+//! The command line, run as a user would: output formats, files written, errors without panics.
+
+use std::process::{Command, Output};
+
+fn ddpm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddpm")).args(args).output().expect("the ddpm binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn schedule_csv_has_the_documented_columns_and_round_trips() {
+    let o = ddpm(&["schedule", "--kind", "linear", "--steps", "1000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "t,beta,alpha,alpha_bar,sqrt_alpha_bar,sqrt_one_minus_alpha_bar,beta_tilde,mu_tilde_coef_x0,mu_tilde_coef_xt,snr"
+    );
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 1000);
+    let s = ddpm::NoiseSchedule::linear(1000).unwrap();
+    for row in &rows {
+        assert_eq!(row.as_slice(), s.row(row[0] as usize).unwrap().as_slice(), "every number parses back to the same f64");
+    }
+    // alpha_bar_1000 = 4.0358e-5 (4 significant digits; Ho et al.'s schedule, numpy cumprod).
+    assert_eq!(format!("{:.4e}", rows[999][3]), "4.0358e-5");
+}
+
+#[test]
+fn schedule_json_and_cosine_last_beta() {
+    let o = ddpm(&["schedule", "--kind", "cosine", "--steps", "1000", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(rows.len(), 1000);
+    assert_eq!(rows[999]["t"], 1000);
+    assert_eq!(rows[999]["beta"].as_f64().unwrap(), 0.999);
+    let s = ddpm::NoiseSchedule::cosine(1000).unwrap();
+    assert_eq!(rows[499]["alpha_bar"].as_f64().unwrap(), s.alpha_bar(500));
+}
+
+#[test]
+fn custom_betas_on_the_command_line() {
+    let o = ddpm(&["schedule", "--kind", "quadratic", "--steps", "10", "--beta-start", "0.001", "--beta-end", "0.1"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    let first: Vec<f64> = text.lines().nth(1).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    let last: Vec<f64> = text.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    // sqrt then square: equal to 1e-3 and 0.1 up to rounding.
+    assert!((first[1] - 0.001).abs() < 1e-17 && (last[1] - 0.1).abs() < 1e-16, "{first:?} {last:?}");
+}
+
+#[test]
+fn invalid_parameters_are_clear_errors_without_panics() {
+    for (args, message) in [
+        (vec!["schedule", "--steps", "0"], "steps (T) must be in 1..=1000000, got 0"),
+        (vec!["schedule", "--beta-end", "1.5"], "beta_end must be in (0, 1), got 1.5"),
+        (vec!["schedule", "--beta-start", "0.1", "--beta-end", "0.01"], "beta_start must be <= beta_end"),
+        (vec!["schedule", "--beta-start", "NaN"], "beta_start must be in (0, 1), got NaN"),
+        (vec!["schedule", "--kind", "cosine", "--beta-end", "0.1"], "no beta_start or beta_end"),
+        (vec!["schedule", "--kind", "exponential"], "unknown schedule kind"),
+        (vec!["forward", "--image", "no/such/photo.jpg", "--out", "x.png"], "no/such/photo.jpg"),
+        (vec!["forward", "--image", "Cargo.toml", "--out", "x.png"], "could not read as an image"),
+    ] {
+        let o = ddpm(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn forward_writes_the_figure_1_strip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("strip.png");
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/photos/china.jpg");
+    let o = ddpm(&["forward", "--image", photo, "--at", "0,500,1000", "--height", "48", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&out).unwrap();
+    assert!(img.height() > 2 * 48, "two rows of 48 px plus captions");
+    let o = ddpm(&["forward", "--image", photo, "--at", "0,1001", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("t must be in 0..=1000, got 1001"));
+}
+
+#[test]
+fn plot_schedules_writes_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = ddpm(&["plot", "schedules", "--out", dir.path().to_str().unwrap(), "--steps", "200"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["alpha_bar", "sqrt_alpha_bar", "beta", "log_snr"] {
+        let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains("cosine") && svg.contains("linear"), "{name}.svg has a legend");
+        assert!(image::open(dir.path().join(format!("{name}.png"))).is_ok());
+    }
+}
+
+#[test]
+fn verify_passes_and_says_so() {
+    let o = ddpm(&["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).trim_end().ends_with("0 failed, 3 skipped"));
+    let o = ddpm(&["verify", "--only", "E6"]);
+    assert!(stdout(&o).lines().filter(|l| l.starts_with("E6")).count() == 5);
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let text = stdout(&ddpm(&["--help"]));
+    for word in ["schedule", "plot", "forward", "verify"] {
+        assert!(text.contains(word), "{text}");
+    }
+}
