@@ -28,17 +28,24 @@ REQS_STAMP := $(VENV)/.requirements-jupyter.stamp
 EVCXR_VERSION := 0.22.0
 NOTEBOOKS := notebooks
 RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
+# More options for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port 8899"
+LAB_ARGS ?=
 
-.PHONY: help setup setup-rust setup-evcxr setup-python setup-kernel test test-notebooks lab book bench clean-evcxr
+.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench clean-evcxr
 
 help:
 	@sed -n '3,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
 
-setup: setup-rust setup-evcxr setup-python setup-kernel
+setup: setup-rust setup-crates setup-evcxr setup-python setup-kernel
 
 # evcxr needs the standard library's source.
 setup-rust:
 	rustup component add rust-src
+
+# The notebooks' kernel resolves `:dep` offline (scripts/evcxr/evcxr.toml): download
+# the crates of Cargo.lock first.
+setup-crates:
+	cargo fetch
 
 setup-evcxr:
 	@if cargo install --list | grep -qx 'evcxr_jupyter v$(EVCXR_VERSION):'; then \
@@ -72,7 +79,7 @@ test-notebooks: setup
 
 lab: setup
 	$(RUN_NOTEBOOKS) --prewarm $(NOTEBOOKS) || echo "warning: the pre-warm failed (see above); starting JupyterLab anyway"
-	$(VENV)/bin/jupyter lab $(NOTEBOOKS)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) $(NOTEBOOKS)
 
 book: setup
 	rm -rf target/book

@@ -90,7 +90,7 @@ def seed_slot(slot, home):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         shutil.copytree(os.path.join(src, "target"), tmp, symlinks=True,
-                        ignore=shutil.ignore_patterns("code_*"))
+                        ignore=shutil.ignore_patterns("*code_[0-9]*"))
         os.rename(tmp, os.path.join(slot, "target"))
     except OSError as e:  # a cold slot still works, only slower
         shutil.rmtree(tmp, ignore_errors=True)
@@ -105,8 +105,8 @@ def main():
     os.makedirs(slot, exist_ok=True)
     if index > 0:
         seed_slot(slot, home)
-    # evcxr names each cell's library code_N.so and never deletes them.
-    for so in glob.glob(os.path.join(slot, "target", "*", "debug", "deps", "code_*")):
+    # evcxr keeps each cell's library (target/<triple>/debug/libcode_N.so) and never deletes them.
+    for so in glob.glob(os.path.join(slot, "target", "*", "debug", "*code_[0-9]*")):
         try:
             os.remove(so)
         except OSError:

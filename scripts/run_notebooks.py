@@ -233,11 +233,11 @@ def write_html(results, outdir):
 table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
 .ok{color:#2a7}.fail{color:#c22;font-weight:bold}</style></head>
 <body><h1>ddpm: the notebooks</h1>
-<p>Executed in full on %s.</p>
+<p>Executed on %s, DDPM_QUICK=%s.</p>
 <table><tr><th>notebook</th><th>topic</th><th>status</th><th>time</th></tr>
 %s
 </table></body></html>
-""" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "\n".join(rows))
+""" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), os.environ.get("DDPM_QUICK", "unset"), "\n".join(rows))
     with open(os.path.join(outdir, "index.html"), "w", encoding="utf-8") as f:
         f.write(index)
     log("HTML written to %s/ (index.html and %d notebooks)" % (outdir, len(results)))

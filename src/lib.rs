@@ -33,5 +33,9 @@ pub mod schedule;
 pub mod stats;
 pub mod verify;
 
+pub use candle_core;
+pub use candle_nn;
 pub use error::{Error, Result};
+/// Re-exported so notebooks name the same versions as the crate (`ddpm::ndarray::Array1`).
+pub use ndarray;
 pub use schedule::{BetaSchedule, NoiseSchedule};

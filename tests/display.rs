@@ -246,9 +246,12 @@ fn image_errors_are_errors() {
     nan[[0, 2, 3]] = f64::NAN;
     is_invalid(grid(&[a.clone(), a.clone(), nan.clone()], 2, None, 1), "image 2 contains NaN at (c, y, x) = (0, 2, 3)");
     is_invalid(to_rgb8(&nan), "NaN");
-    is_invalid(grid(&[a.clone()], 0, None, 1), "column");
-    is_invalid(grid(&[a.clone()], 1, None, 0), "scale");
-    is_invalid(grid(&[a.clone()], 1, Some(&["x".to_string(), "y".to_string()]), 1), "2 captions for 1 images");
+    is_invalid(grid(std::slice::from_ref(&a), 0, None, 1), "column");
+    is_invalid(grid(std::slice::from_ref(&a), 1, None, 0), "scale");
+    is_invalid(
+        grid(std::slice::from_ref(&a), 1, Some(&["x".to_string(), "y".to_string()]), 1),
+        "2 captions for 1 images",
+    );
     is_invalid(picture(&Array3::zeros((3, 0, 4)), 1), "empty");
 }
 

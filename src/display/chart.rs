@@ -105,7 +105,8 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, log: bool) -> Rang
         lo = lo.min(v);
         hi = hi.max(v);
     }
-    if !(lo <= hi) {
+    if lo > hi {
+        // No values (callers check first): any range will do.
         (lo, hi) = (0.0, 1.0);
     }
     if log {
@@ -141,7 +142,11 @@ pub(crate) fn tick(v: &f64) -> String {
     } else {
         let s = format!("{v:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s == "-0" { "0".into() } else { s.to_string() }
+        if s == "-0" {
+            "0".into()
+        } else {
+            s.to_string()
+        }
     }
 }
 

@@ -1,0 +1,55 @@
+//! Forward-process benchmarks (`make bench`): the closed form q(x_t | x_0) against iterating the
+//! per-step process on an MNIST-sized batch, building a schedule, and the whole `ddpm verify`.
+//! The network's training- and sampling-step benchmarks join these with the U-Net.
+//!
+//! Prints the median of several runs of each, and ratios measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use ddpm::forward::{q_iterate, q_sample};
+use ddpm::rng::{normal, seeded};
+use ddpm::{verify, NoiseSchedule};
+use ndarray::ArrayD;
+
+fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
+    f(); // warm-up
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let s = NoiseSchedule::linear(1000).expect("valid schedule");
+    let mut rng = seeded(0);
+    let x0: ArrayD<f64> = normal(&mut rng, &[64, 1, 28, 28]);
+    let eps: ArrayD<f64> = normal(&mut rng, &[64, 1, 28, 28]);
+
+    let closed = median_time(21, || {
+        std::hint::black_box(q_sample(&s, &x0, 500, &eps).expect("shapes match"));
+    });
+    let iterated = median_time(3, || {
+        std::hint::black_box(q_iterate(&s, &x0, 500, &mut rng).expect("t in range"));
+    });
+    let schedule = median_time(21, || {
+        std::hint::black_box(NoiseSchedule::cosine(1000).expect("valid schedule"));
+    });
+    let verify_all = median_time(3, || {
+        std::hint::black_box(verify::all(verify::DEFAULT_SEED).expect("checks run"));
+    });
+
+    println!("benchmark                                   median");
+    println!("q_sample, batch 64x1x28x28, t = 500        {:>9.3} ms", ms(closed));
+    println!("q_iterate (500 steps), same batch          {:>9.3} ms  ({:.0}x the closed form)", ms(iterated), ms(iterated) / ms(closed));
+    println!("NoiseSchedule::cosine(1000)                {:>9.3} ms", ms(schedule));
+    println!("ddpm verify (every check)                  {:>9.3} ms", ms(verify_all));
+}
