@@ -60,13 +60,13 @@ setup-python: $(REQS_STAMP)
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
-$(REQS_STAMP): requirements-jupyter.txt | $(VPY)
-	$(VPY) -m pip install --disable-pip-version-check -q -r requirements-jupyter.txt
+$(REQS_STAMP): $(CURDIR)/requirements-jupyter.txt | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check -q -r $(CURDIR)/requirements-jupyter.txt
 	touch $@
 
 # The kernel spec lives inside the venv (.venv/share/jupyter/kernels/rust).
 setup-kernel: setup-python setup-evcxr
-	$(VPY) scripts/install_kernel.py
+	$(VPY) $(CURDIR)/scripts/install_kernel.py
 
 test: setup
 	$(RUN_NOTEBOOKS) --check-only $(NOTEBOOKS)
@@ -82,12 +82,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(LAB_ARGS) $(NOTEBOOKS)
 
 book: setup
-	rm -rf target/book
-	$(RUN_NOTEBOOKS) --html target/book $(NOTEBOOKS)
+	rm -rf $(CURDIR)/target/book
+	$(RUN_NOTEBOOKS) --html $(CURDIR)/target/book $(NOTEBOOKS)
 
 bench:
 	cargo bench
 
 # Frees the notebooks' compile cache (it is rebuilt on the next run: minutes).
 clean-evcxr:
-	rm -rf target/evcxr
+	rm -rf $(CURDIR)/target/evcxr

@@ -11,6 +11,11 @@ Arguments are notebooks or folders of notebooks (NN_topic.ipynb, run in name ord
 Each notebook runs top to bottom in a fresh kernel whose working directory is the
 notebook's folder, so `:dep ddpm = { path = ".." }` finds the crate.
 
+First, a pre-warm kernel runs the notebooks' `:dep` lines once (--prewarm-timeout,
+default 45 min): on a cold cache that compiles candle and the other dependencies into
+target/evcxr/ (minutes), so that no notebook's first cell carries that cost against the
+per-cell timeout (--timeout, default 900 s). Warm, the pre-warm takes seconds.
+
 A notebook fails when
 - a cell reports an error (a compile error, a panic, a kernel that died, a timeout), or
 - any output of any cell contains "panicked at" (stdout, stderr, results, displays).
@@ -95,6 +100,28 @@ def indent(text, prefix="    | ", max_lines=40):
     if len(lines) > max_lines:
         lines = lines[:max_lines - 6] + ["... (%d lines cut) ..." % (len(lines) - max_lines + 1)] + lines[-5:]
     return "\n".join(prefix + l for l in lines)
+
+
+def warm_slot_free():
+    """Whether no kernel holds slot 0 of the compile cache (see scripts/evcxr_kernel.py)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+    try:
+        fd = os.open(os.path.join(home, "slot-0.lock"), os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        log("note: another kernel holds the warm compile cache (target/evcxr/slot-0); "
+            "using a copy of it")
+        return False
+    finally:
+        os.close(fd)
 
 
 class NotebookFailure(Exception):
@@ -243,8 +270,10 @@ table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #
     log("HTML written to %s/ (index.html and %d notebooks)" % (outdir, len(results)))
 
 
-def prewarm(paths, args):
-    """Compile the notebooks' dependencies once, so that the first `:dep` cell in the lab is quick."""
+def prewarm(paths, args, default_dep=True):
+    """Compile the notebooks' `:dep` lines once, so that a notebook's first `:dep` cell is quick.
+
+    Without any `:dep` line in the notebooks, use DEFAULT_DEP, or do nothing if not `default_dep`."""
     folders = [p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
     deps = []
     for nb_path in find_notebooks(paths):
@@ -252,6 +281,8 @@ def prewarm(paths, args):
             if c.cell_type == "code":
                 deps += [l.strip() for l in c.source.splitlines()
                          if l.strip().startswith(":dep ") and l.strip() not in deps]
+    if not deps and not default_dep:
+        return 0
     deps = deps or [DEFAULT_DEP]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("\n".join(deps)), nbformat.v4.new_code_cell("1 + 1")]
@@ -259,7 +290,7 @@ def prewarm(paths, args):
     log(indent("\n".join(deps), prefix="    "))
     start = time.monotonic()
     try:
-        run_cells(nb, os.path.abspath(folders[0]), args)
+        run_cells(nb, os.path.abspath(folders[0]), argparse.Namespace(**dict(vars(args), timeout=args.prewarm_timeout)))
     except NotebookFailure as e:
         log("pre-warm FAILED after %.1f s: %s" % (time.monotonic() - start, e))
         return 1
@@ -277,9 +308,12 @@ def main():
     ap.add_argument("--check-only", action="store_true", help="only the --check-clean test; run nothing")
     ap.add_argument("--html", metavar="OUTDIR", help="also write the executed notebooks as HTML, with an index.html")
     ap.add_argument("--prewarm", action="store_true", help="only compile the notebooks' :dep lines once")
+    ap.add_argument("--no-prewarm", action="store_true", help="do not compile the :dep lines before the "
+                    "first notebook (then a cold first :dep cell counts against the cell timeout)")
+    ap.add_argument("--prewarm-timeout", type=int, default=2700,
+                    help="seconds for the pre-warm, which compiles all dependencies when cold (default 2700)")
     ap.add_argument("--kernel", default="rust", help="kernel name (default: rust, the venv's)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900; "
-                    "a cold first :dep cell compiles all dependencies)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900)")
     ap.add_argument("--startup-timeout", type=int, default=300, help="seconds for the kernel to start")
     ap.add_argument("--slowest", type=int, default=3, help="how many of the slowest cells to list")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the time of every cell")
@@ -289,8 +323,10 @@ def main():
         os.environ["DDPM_QUICK"] = "1"
     else:
         os.environ.pop("DDPM_QUICK", None)
-    # Kernels run one after another: wait for the previous one to release the warm slot.
-    os.environ.setdefault("DDPM_EVCXR_WAIT", "120")
+    # Kernels run one after another: each waits for the previous one to release the warm
+    # slot (scripts/evcxr_kernel.py), unless another kernel (JupyterLab?) holds it already.
+    if "DDPM_EVCXR_WAIT" not in os.environ:
+        os.environ["DDPM_EVCXR_WAIT"] = "20" if warm_slot_free() else "0"
 
     if args.prewarm:
         return prewarm(args.paths, args)
@@ -315,9 +351,12 @@ def main():
     if not notebooks:
         log("warning: no notebooks found in %s" % " ".join(args.paths))
 
+    start = time.monotonic()
+    if notebooks and not args.no_prewarm and prewarm(args.paths, args, default_dep=False) != 0:
+        log("notebooks: 0 passed, %d failed" % len(notebooks))
+        return 1
     log("running %d notebooks (DDPM_QUICK=%s, kernel %s, cell timeout %d s)"
         % (len(notebooks), os.environ.get("DDPM_QUICK", "unset"), args.kernel, args.timeout))
-    start = time.monotonic()
     results = [run_notebook(p, args) for p in notebooks]
     failed = [r for r in results if not r["ok"]]
     if args.html:
