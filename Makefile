@@ -71,6 +71,7 @@ setup-kernel: setup-python setup-evcxr
 test: setup
 	$(RUN_NOTEBOOKS) --check-only $(NOTEBOOKS)
 	cargo test
+	$(RUN_NOTEBOOKS) --quick --expect-fail tests/notebooks
 	$(RUN_NOTEBOOKS) --quick --check-clean $(NOTEBOOKS)
 
 # The notebooks alone, without cargo test.

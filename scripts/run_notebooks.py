@@ -316,6 +316,9 @@ def main():
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900)")
     ap.add_argument("--startup-timeout", type=int, default=300, help="seconds for the kernel to start")
     ap.add_argument("--slowest", type=int, default=3, help="how many of the slowest cells to list")
+    ap.add_argument("--expect-fail", action="store_true",
+                    help="self-test of the runner: succeed only if every notebook given FAILS "
+                    "(tests/notebooks/ holds deliberately panicking ones)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the time of every cell")
     args = ap.parse_args()
 
@@ -362,6 +365,12 @@ def main():
     if args.html:
         write_html(results, args.html)
     log("total %.1f s" % (time.monotonic() - start))
+    if args.expect_fail:
+        caught = len(failed) == len(results)
+        for r in results:
+            log("%s: %s" % ("caught" if not r["ok"] else "NOT CAUGHT (the runner passed a failing notebook)", r["path"]))
+        log("runner self-test: %d of %d deliberately failing notebooks caught" % (len(failed), len(results)))
+        return 0 if caught else 1
     for r in failed:
         log("failed: %s" % r["path"])
     log("notebooks: %d passed, %d failed" % (len(results) - len(failed), len(failed)))

@@ -1,0 +1,58 @@
+//! Multi-head self-attention over the pixels of a feature map, with a residual connection
+//! (Vaswani et al. 2017; used by Ho et al. 2020 at the 16x16 resolution; E22).
+
+use candle_core::{Tensor, D};
+use candle_nn::{Conv2d, GroupNorm, Module, VarBuilder};
+
+use super::init::{conv2d, group_norm};
+use crate::Result;
+
+/// Self-attention over the H W positions of a (B, C, H, W) feature map, in `heads` heads of
+/// C / heads channels each:
+///
+/// $$\mathrm{out} = x + W_o\,\big[\,V\,\mathrm{softmax}_{\text{keys}}\!\big(Q^\top K / \sqrt{d}\big)^\top\big],\qquad
+///   (Q, K, V) = W_{qkv}\,\mathrm{GroupNorm}(x)$$
+///
+/// with W_qkv and W_o 1x1 convolutions. The softmax is `candle_nn::ops::softmax(.., D::Minus1)`,
+/// which has a gradient (candle 0.11.1's `softmax_last_dim` has none).
+/// Parameters: `norm`, `qkv` (C -> 3C), `proj` (C -> C).
+#[derive(Debug, Clone)]
+pub struct AttentionBlock {
+    heads: usize,
+    norm: GroupNorm,
+    qkv: Conv2d,
+    proj: Conv2d,
+}
+
+impl AttentionBlock {
+    /// Attention over `channels` channels in `heads` heads; `groups` for the group norm.
+    pub fn new(channels: usize, heads: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
+        if heads == 0 || channels % heads != 0 {
+            invalid!("attention: channels must be divisible by heads, got {channels} channels and {heads} heads");
+        }
+        Ok(Self {
+            heads,
+            norm: group_norm(groups, channels, vb.pp("norm"))?,
+            qkv: conv2d(channels, 3 * channels, 1, 1, vb.pp("qkv"))?,
+            proj: conv2d(channels, channels, 1, 1, vb.pp("proj"))?,
+        })
+    }
+
+    /// (B, C, H, W) -> (B, C, H, W).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let (heads, d, n) = (self.heads, c / self.heads, h * w);
+        let qkv = self.qkv.forward(&self.norm.forward(x)?)?; // (B, C, H, W) -> (B, 3C, H, W)
+        let qkv = qkv.reshape((b, 3, heads, d, n))?; // -> (B, 3, heads, d, HW)
+        let part = |i: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(1, i, 1)?.reshape((b * heads, d, n)) // -> (B heads, d, HW)
+        };
+        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+        let q = q.transpose(1, 2)?.contiguous()?; // (B heads, HW, d)
+        let scores = (q.matmul(&k.contiguous()?)? / (d as f64).sqrt())?; // (B heads, HW queries, HW keys)
+        let attn = candle_nn::ops::softmax(&scores, D::Minus1)?; // softmax over the keys
+        let out = v.contiguous()?.matmul(&attn.transpose(1, 2)?.contiguous()?)?; // (B heads, d, HW queries)
+        let out = out.reshape((b, c, h, w))?; // (B, C, H, W)
+        Ok((x + self.proj.forward(&out)?)?)
+    }
+}

@@ -1,0 +1,214 @@
+//! The residual block of the U-Net, with the time (and class) embedding added in every block
+//! (Ho et al. 2020, Appendix B; E22), or entering through an adaptive group norm (Dhariwal and
+//! Nichol 2021, §3; E23); and a dropout that draws its masks from a seeded generator.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::Tensor;
+use candle_nn::{Conv2d, GroupNorm, Linear, Module, VarBuilder};
+use rand::Rng as _;
+
+use super::init::{conv2d, group_norm, linear};
+use crate::rng::{seeded, Rng};
+use crate::Result;
+
+/// A generator shared by the dropout layers of one model.
+pub type SharedRng = Arc<Mutex<Rng>>;
+
+/// A new [`SharedRng`] seeded with `seed`.
+pub fn shared_rng(seed: u64) -> SharedRng {
+    Arc::new(Mutex::new(seeded(seed)))
+}
+
+/// Dropout (Srivastava et al. 2014) with probability `p`: in training each element is zeroed with
+/// probability `p` and the rest scaled by 1 / (1 - p), so the mean is unchanged; outside training
+/// it is the identity. The masks come from a seeded generator (candle's own cannot be seeded), so
+/// a training run repeats exactly.
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    p: f64,
+    rng: SharedRng,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in [0, 1), masks drawn from `rng`.
+    pub fn new(p: f64, rng: SharedRng) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            invalid!("dropout must be in [0, 1), got {p}");
+        }
+        Ok(Self { p, rng })
+    }
+
+    /// `x` unchanged unless `train` and p > 0; then x * mask / (1 - p), mask ~ Bernoulli(1 - p).
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - self.p;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { scale } else { 0.0 }).collect()
+        };
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        Ok((x * mask)?)
+    }
+}
+
+/// Adaptive group norm (Dhariwal and Nichol 2021, §3; E23):
+///
+/// $$\mathrm{AdaGN}(h, y) = (1 + y_s)\,\mathrm{GroupNorm}(h) + y_b,\qquad (y_s, y_b) = \mathrm{Linear}(\mathrm{SiLU}(y))$$
+///
+/// where y is the time (plus class) embedding. The paper writes y_s GroupNorm(h) + y_b; like its
+/// code (`scale_shift_norm`), we scale by 1 + y_s, so that a y_s near 0 leaves the norm as it is.
+/// Parameters: `norm` (group norm over `channels`), `proj` (emb_dim -> 2 channels: y_s then y_b).
+#[derive(Debug, Clone)]
+pub struct AdaGroupNorm {
+    norm: GroupNorm,
+    proj: Linear,
+}
+
+impl AdaGroupNorm {
+    /// An adaptive group norm over `channels` channels in `groups` groups, conditioned on an
+    /// embedding of width `emb_dim`.
+    pub fn new(channels: usize, groups: usize, emb_dim: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { norm: group_norm(groups, channels, vb.pp("norm"))?, proj: linear(emb_dim, 2 * channels, vb.pp("proj"))? })
+    }
+
+    /// `h` (B, C, H, W), `emb` (B, E) -> (B, C, H, W).
+    pub fn forward(&self, h: &Tensor, emb: &Tensor) -> Result<Tensor> {
+        let y = self.proj.forward(&emb.silu()?)?; // (B, E) -> (B, 2C)
+        let y = y.unsqueeze(2)?.unsqueeze(3)?; // -> (B, 2C, 1, 1)
+        let c = y.dim(1)? / 2;
+        let (y_s, y_b) = (y.narrow(1, 0, c)?, y.narrow(1, c, c)?); // (B, C, 1, 1) each
+        let h = self.norm.forward(h)?; // (B, C, H, W)
+        Ok(h.broadcast_mul(&(y_s + 1.0)?)?.broadcast_add(&y_b)?)
+    }
+}
+
+/// The shape of a [`ResBlock`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResBlockConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// Width of the time (plus class) embedding.
+    pub emb_dim: usize,
+    /// Groups of every group norm; must divide both channel counts.
+    pub groups: usize,
+    /// Dropout probability before the second convolution, in [0, 1).
+    pub dropout: f64,
+    /// Condition through [`AdaGroupNorm`] instead of adding the projected embedding.
+    pub adaptive_norm: bool,
+}
+
+/// How the embedding enters a [`ResBlock`].
+#[derive(Debug, Clone)]
+enum Conditioning {
+    /// h + Linear(SiLU(emb)), broadcast over H and W (Ho et al. 2020).
+    Add { proj: Linear, norm2: GroupNorm },
+    /// AdaGN at the second norm (Dhariwal and Nichol 2021).
+    Adaptive(AdaGroupNorm),
+}
+
+/// A residual block (He et al. 2016, in the pre-activation form of Ho et al.'s U-Net, E22):
+///
+/// h = Conv3x3(SiLU(GroupNorm(x))) + Linear(SiLU(emb)),
+/// out = skip(x) + Conv3x3(Dropout(SiLU(GroupNorm(h)))),
+///
+/// with skip a 1x1 convolution when the channel count changes, the identity otherwise. With
+/// `adaptive_norm`, the embedding is not added but enters the second norm as AdaGN(h, emb).
+/// Parameters: `norm1`, `conv1`, `emb_proj` + `norm2` (or `ada_norm.{norm, proj}`), `conv2`, `skip`.
+#[derive(Debug, Clone)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    conditioning: Conditioning,
+    dropout: Dropout,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    /// A residual block whose dropout masks come from a generator seeded with 0.
+    pub fn new(cfg: ResBlockConfig, vb: VarBuilder) -> Result<Self> {
+        Self::with_rng(cfg, shared_rng(0), vb)
+    }
+
+    /// A residual block whose dropout masks come from `rng` (shared by a whole model).
+    pub fn with_rng(cfg: ResBlockConfig, rng: SharedRng, vb: VarBuilder) -> Result<Self> {
+        let ResBlockConfig { in_channels: c_in, out_channels: c_out, emb_dim, groups, dropout, adaptive_norm } = cfg;
+        if c_in == 0 || c_out == 0 || emb_dim == 0 {
+            invalid!("a residual block needs channels and emb_dim >= 1, got {c_in} -> {c_out}, emb_dim {emb_dim}");
+        }
+        let conditioning = if adaptive_norm {
+            Conditioning::Adaptive(AdaGroupNorm::new(c_out, groups, emb_dim, vb.pp("ada_norm"))?)
+        } else {
+            Conditioning::Add { proj: linear(emb_dim, c_out, vb.pp("emb_proj"))?, norm2: group_norm(groups, c_out, vb.pp("norm2"))? }
+        };
+        Ok(Self {
+            norm1: group_norm(groups, c_in, vb.pp("norm1"))?,
+            conv1: conv2d(c_in, c_out, 3, 1, vb.pp("conv1"))?,
+            conditioning,
+            dropout: Dropout::new(dropout, rng)?,
+            conv2: conv2d(c_out, c_out, 3, 1, vb.pp("conv2"))?,
+            skip: if c_in != c_out { Some(conv2d(c_in, c_out, 1, 1, vb.pp("skip"))?) } else { None },
+        })
+    }
+
+    /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
+    pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
+        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?; // (B, C_in, H, W) -> (B, C_out, H, W)
+        let h = match &self.conditioning {
+            Conditioning::Add { proj, norm2 } => {
+                let e = proj.forward(&emb.silu()?)?.unsqueeze(2)?.unsqueeze(3)?; // (B, E) -> (B, C_out, 1, 1)
+                norm2.forward(&h.broadcast_add(&e)?)?
+            }
+            Conditioning::Adaptive(ada) => ada.forward(&h, emb)?,
+        };
+        let h = self.dropout.forward(&h.silu()?, train)?;
+        let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)
+            None => x.clone(),
+        };
+        Ok((skip + h)?)
+    }
+}
+
+/// Halves the size: a 3x3 convolution with stride 2 (Ho et al. 2020). (B, C, H, W) -> (B, C, H/2, W/2).
+/// Parameter: `conv`.
+#[derive(Debug, Clone)]
+pub struct Downsample {
+    conv: Conv2d,
+}
+
+impl Downsample {
+    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { conv: conv2d(channels, channels, 3, 2, vb.pp("conv"))? })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.conv.forward(x)?) // (B, C, H, W) -> (B, C, H/2, W/2)
+    }
+}
+
+/// Doubles the size: nearest-neighbour up-sampling, then a 3x3 convolution (Ho et al. 2020).
+/// (B, C, H, W) -> (B, C, 2H, 2W). Parameter: `conv`.
+#[derive(Debug, Clone)]
+pub struct Upsample {
+    conv: Conv2d,
+}
+
+impl Upsample {
+    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { conv: conv2d(channels, channels, 3, 1, vb.pp("conv"))? })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        // candle 0.11.1's backward of upsample_nearest2d overwrites (not adds to) the gradient of
+        // its input, so that input must have no other consumer: `x` here is used only once.
+        let x = x.upsample_nearest2d(2 * h, 2 * w)?; // (B, C, H, W) -> (B, C, 2H, 2W)
+        Ok(self.conv.forward(&x)?)
+    }
+}
