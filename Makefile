@@ -29,7 +29,8 @@ EVCXR_VERSION := 0.22.0
 NOTEBOOKS := notebooks
 RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # More options for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port 8899"
-LAB_ARGS ?=
+# (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench clean-evcxr
 

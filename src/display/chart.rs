@@ -3,11 +3,13 @@
 
 use std::ops::Range;
 
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::figure::Figure;
-use super::font::register_font;
+use super::font::{register_font, FONT_FAMILY};
 use crate::{Error, Result};
 
 /// Default size of a plot rendered as SVG, in pixels.
@@ -148,6 +150,62 @@ pub(crate) fn tick(v: &f64) -> String {
             s.to_string()
         }
     }
+}
+
+/// A chart builder with the house style: title, margins, label areas (`y_area` pixels for the
+/// y tick labels and description).
+pub(crate) fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder.caption(title, (FONT_FAMILY, 22)).margin(14).x_label_area_size(50).y_label_area_size(y_area);
+    builder
+}
+
+/// Draws the axes, their descriptions and a light grid; x ticks are linear, y ticks by `y_ticks`.
+pub(crate) fn draw_mesh<'a, DB, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    (x_desc, y_desc): (&str, &str),
+    y_ticks: &dyn Fn(&f64) -> String,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let x_ticks = linear_ticks(chart.x_range());
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&x_ticks)
+        .y_label_formatter(y_ticks)
+        .label_style((FONT_FAMILY, 14))
+        .axis_desc_style((FONT_FAMILY, 16))
+        .light_line_style(BLACK.mix(0.04))
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()
+        .map_err(draw_err)
+}
+
+/// Draws the legend box of the labelled series at `position`.
+pub(crate) fn draw_legend<'a, DB, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT_FAMILY, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(draw_err)
 }
 
 /// A drawing that plotters can put on any back-end.

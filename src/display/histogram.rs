@@ -4,9 +4,11 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, Draw, Series};
+use super::chart::{
+    self, axis_setters, chart_builder, colour, draw_err, draw_legend, draw_mesh, linear_ticks, padded_range, Draw,
+    Series,
+};
 use super::figure::Figure;
-use super::font::FONT_FAMILY;
 use crate::Result;
 
 /// The largest number of bins a histogram may have.
@@ -133,26 +135,9 @@ impl Draw for Histogram {
         let curve_ys = self.curves.iter().flat_map(|c| c.ys.iter().copied());
         let y_max = bins.iter().map(|b| b.2).chain(curve_ys).fold(0.0, f64::max);
         let y_range = 0.0..if y_max > 0.0 { 1.05 * y_max } else { 1.0 };
-        let (x_ticks, y_ticks) = (linear_ticks(x_range.clone()), linear_ticks(y_range.clone()));
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title.as_str(), (FONT_FAMILY, 22))
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(78)
-            .build_cartesian_2d(x_range, y_range)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .x_label_formatter(&x_ticks)
-            .y_label_formatter(&y_ticks)
-            .label_style((FONT_FAMILY, 14))
-            .axis_desc_style((FONT_FAMILY, 16))
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(draw_err)?;
+        let y_ticks = linear_ticks(y_range.clone());
+        let mut chart = chart_builder(root, &self.title, 78).build_cartesian_2d(x_range, y_range).map_err(draw_err)?;
+        draw_mesh(&mut chart, (&self.x_label, &self.y_label), &y_ticks)?;
         let fill = RGBColor(158, 188, 218);
         chart
             .draw_series(bins.iter().map(|&(a, b, d)| Rectangle::new([(a, 0.0), (b, d)], fill.filled())))
@@ -171,13 +156,6 @@ impl Draw for Histogram {
                 .label(c.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT_FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_err)
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }

@@ -7,9 +7,11 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, tick, Draw, Series};
+use super::chart::{
+    self, axis_setters, chart_builder, colour, draw_err, draw_legend, draw_mesh, linear_ticks, padded_range, tick,
+    Draw, Series,
+};
 use super::figure::Figure;
-use super::font::FONT_FAMILY;
 use crate::Result;
 
 pub use plotters::chart::SeriesLabelPosition as LegendPosition;
@@ -120,21 +122,9 @@ impl LinePlot {
         DB: DrawingBackend + 'a,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        let x_ticks = linear_ticks(chart.x_range());
         let y_linear = linear_ticks(chart.y_range());
         let y_ticks = |v: &f64| if self.log_y { tick(v) } else { y_linear(v) };
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .x_label_formatter(&x_ticks)
-            .y_label_formatter(&y_ticks)
-            .label_style((FONT_FAMILY, 14))
-            .axis_desc_style((FONT_FAMILY, 16))
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(draw_err)?;
+        draw_mesh(&mut chart, (&self.x_label, &self.y_label), &y_ticks)?;
         for (i, s) in self.series.iter().enumerate() {
             let style = colour(i).stroke_width(2);
             let points = s.xs.iter().copied().zip(s.ys.iter().copied());
@@ -157,14 +147,7 @@ impl LinePlot {
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(self.legend.clone())
-            .label_font((FONT_FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_err)
+        draw_legend(&mut chart, self.legend.clone())
     }
 }
 
@@ -175,8 +158,7 @@ impl Draw for LinePlot {
         let x_range = padded_range(self.series.iter().flat_map(|s| s.xs.iter().copied()), false);
         let ys = self.series.iter().flat_map(|s| s.ys.iter().copied());
         let y_range = padded_range(ys.chain(self.h_lines.iter().map(|(_, y)| *y)), self.log_y);
-        let mut builder = ChartBuilder::on(root);
-        builder.caption(self.title.as_str(), (FONT_FAMILY, 22)).margin(14).x_label_area_size(50).y_label_area_size(78);
+        let mut builder = chart_builder(root, &self.title, 78);
         if self.log_y {
             let chart = builder.build_cartesian_2d(x_range, y_range.log_scale()).map_err(draw_err)?;
             self.draw_on(chart)

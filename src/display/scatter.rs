@@ -4,9 +4,11 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{self, axis_setters, colour, draw_err, linear_ticks, padded_range, Draw, Series};
+use super::chart::{
+    self, axis_setters, chart_builder, colour, draw_err, draw_legend, draw_mesh, linear_ticks, padded_range, Draw,
+    Series,
+};
 use super::figure::Figure;
-use super::font::FONT_FAMILY;
 use crate::Result;
 
 /// A scatter plot built step by step.
@@ -95,26 +97,9 @@ impl Draw for Scatter {
         root.fill(&WHITE).map_err(draw_err)?;
         let x_range = padded_range(self.sets.iter().flat_map(|s| s.xs.iter().copied()), false);
         let y_range = padded_range(self.sets.iter().flat_map(|s| s.ys.iter().copied()), false);
-        let (x_ticks, y_ticks) = (linear_ticks(x_range.clone()), linear_ticks(y_range.clone()));
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title.as_str(), (FONT_FAMILY, 22))
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range, y_range)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .x_label_formatter(&x_ticks)
-            .y_label_formatter(&y_ticks)
-            .label_style((FONT_FAMILY, 14))
-            .axis_desc_style((FONT_FAMILY, 16))
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(draw_err)?;
+        let y_ticks = linear_ticks(y_range.clone());
+        let mut chart = chart_builder(root, &self.title, 70).build_cartesian_2d(x_range, y_range).map_err(draw_err)?;
+        draw_mesh(&mut chart, (&self.x_label, &self.y_label), &y_ticks)?;
         let r = self.radius as i32;
         for (i, s) in self.sets.iter().enumerate() {
             let style = colour(i).mix(0.7).filled();
@@ -125,13 +110,6 @@ impl Draw for Scatter {
                 .label(s.name.as_str())
                 .legend(move |(x, y)| Circle::new((x + 12, y), 4, style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT_FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_err)
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }
