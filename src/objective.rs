@@ -34,6 +34,40 @@ pub fn gaussian_kl<D: Dimension>(mean1: &Array<f64, D>, var1: f64, mean2: &Array
     Ok(Zip::from(mean1).and(mean2).fold(0.0, |acc, &m1, &m2| acc + normal_kl(m1, lv1, m2, lv2)))
 }
 
+/// KL between two diagonal Gaussians N(mean1, diag(var1)) and N(mean2, diag(var2)), summed
+/// over elements: each element contributes [`normal_kl`] with its own variances.
+///
+/// ```
+/// use ndarray::array;
+/// let kl = ddpm::objective::gaussian_kl_diag(&array![0.0, 0.0], &array![1.0, 2.0], &array![0.0, 0.0], &array![1.0, 2.0]).unwrap();
+/// assert_eq!(kl, 0.0);
+/// ```
+pub fn gaussian_kl_diag<D: Dimension>(
+    mean1: &Array<f64, D>,
+    var1: &Array<f64, D>,
+    mean2: &Array<f64, D>,
+    var2: &Array<f64, D>,
+) -> Result<f64> {
+    let shape = mean1.shape();
+    if var1.shape() != shape || mean2.shape() != shape || var2.shape() != shape {
+        invalid!(
+            "mean1, var1, mean2 and var2 must have the same shape, got {:?}, {:?}, {:?} and {:?}",
+            shape,
+            var1.shape(),
+            mean2.shape(),
+            var2.shape()
+        );
+    }
+    if let Some(v) = var1.iter().chain(var2.iter()).find(|v| !(**v > 0.0)) {
+        invalid!("variances must be > 0, got {v}");
+    }
+    Ok(Zip::from(mean1)
+        .and(var1)
+        .and(mean2)
+        .and(var2)
+        .fold(0.0, |acc, &m1, &v1, &m2, &v2| acc + normal_kl(m1, v1.ln(), m2, v2.ln())))
+}
+
 /// ln of the probability that N(mean, e^{2 log_scale}) lands in the bin of x, for data on 256
 /// levels scaled to [-1, 1]: the bin is [x - 1/255, x + 1/255], with the outer edges at -inf and
 /// +inf (Ho et al. 2020, Eq. 13; diffusion_utils `discretized_gaussian_log_likelihood`).

@@ -2,7 +2,9 @@
 
 mod common;
 
-use ddpm::objective::{discretised_gaussian_log_likelihood, eps_weight, gaussian_kl, l_simple, normal_kl};
+use ddpm::objective::{
+    discretised_gaussian_log_likelihood, eps_weight, gaussian_kl, gaussian_kl_diag, l_simple, normal_kl,
+};
 use ddpm::{verify, NoiseSchedule};
 use ndarray::array;
 use proptest::prelude::*;
@@ -38,7 +40,8 @@ fn e18_zero_predictor_gives_l_simple_one() {
 fn discretised_likelihood_sums_to_one_over_the_256_levels() {
     // Ho et al.'s decoder puts all mass on the 256 bins (outer bins extend to +-inf).
     for (mean, log_scale) in [(0.0, -2.0), (0.7, -4.0), (-0.99, -1.0), (0.3, 1.0)] {
-        let total: f64 = (0..256).map(|k| discretised_gaussian_log_likelihood(k as f64 / 127.5 - 1.0, mean, log_scale).exp()).sum();
+        let total: f64 =
+            (0..256).map(|k| discretised_gaussian_log_likelihood(k as f64 / 127.5 - 1.0, mean, log_scale).exp()).sum();
         assert!((total - 1.0).abs() < 1e-9, "mean {mean}, log_scale {log_scale}: total {total}");
     }
 }
@@ -53,9 +56,27 @@ fn eps_weight_by_hand() {
 }
 
 #[test]
+fn diagonal_kl_is_the_sum_of_scalar_kls() {
+    let (m1, v1, m2, v2) = (array![0.1, -0.3], array![0.5, 2.0], array![0.0, 0.4], array![1.0, 0.7]);
+    let by_hand = normal_kl(0.1, 0.5f64.ln(), 0.0, 0.0) + normal_kl(-0.3, 2.0f64.ln(), 0.4, 0.7f64.ln());
+    assert!((gaussian_kl_diag(&m1, &v1, &m2, &v2).unwrap() - by_hand).abs() < 1e-15);
+    // With equal variances everywhere it is the isotropic KL.
+    let iso = gaussian_kl(&m1, 0.5, &m2, 0.8).unwrap();
+    assert!((gaussian_kl_diag(&m1, &array![0.5, 0.5], &m2, &array![0.8, 0.8]).unwrap() - iso).abs() < 1e-15);
+    assert!(gaussian_kl_diag(&m1, &array![0.5, 0.0], &m2, &v2)
+        .unwrap_err()
+        .to_string()
+        .contains("variances must be > 0"));
+    assert!(gaussian_kl_diag(&m1, &array![0.5], &m2, &v2).unwrap_err().to_string().contains("same shape"));
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     assert!(gaussian_kl(&array![0.0], 1.0, &array![0.0, 1.0], 1.0).unwrap_err().to_string().contains("same shape"));
-    assert!(gaussian_kl(&array![0.0], -1.0, &array![0.0], 1.0).unwrap_err().to_string().contains("variances must be > 0"));
+    assert!(gaussian_kl(&array![0.0], -1.0, &array![0.0], 1.0)
+        .unwrap_err()
+        .to_string()
+        .contains("variances must be > 0"));
     assert!(l_simple(&ndarray::Array1::<f64>::zeros(0), &ndarray::Array1::<f64>::zeros(0)).is_err());
 }
 
