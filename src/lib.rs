@@ -15,6 +15,9 @@
 //!
 //! The timestep `t` is an integer in 1..=T as in the paper, with alpha_bar_0 = 1.
 
+// `!(x > 0.0)` is how a validation rejects NaN along with the out-of-range values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 // First, so that its `invalid!` macro is in scope in every module below.
 #[macro_use]
 pub mod error;
@@ -25,6 +28,7 @@ pub mod display;
 pub mod figures;
 pub mod forward;
 pub mod mixture;
+pub mod nn;
 pub mod objective;
 pub mod posterior;
 pub mod rng;

@@ -2,9 +2,10 @@
 //! (Vaswani et al. 2017; used by Ho et al. 2020 at the 16x16 resolution; E22).
 
 use candle_core::{Tensor, D};
-use candle_nn::{Conv2d, GroupNorm, Module, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::init::{conv2d, group_norm};
+use super::conv::Conv1x1;
+use super::norm::GroupNorm;
 use crate::Result;
 
 /// Self-attention over the H W positions of a (B, C, H, W) feature map, in `heads` heads of
@@ -20,8 +21,8 @@ use crate::Result;
 pub struct AttentionBlock {
     heads: usize,
     norm: GroupNorm,
-    qkv: Conv2d,
-    proj: Conv2d,
+    qkv: Conv1x1,
+    proj: Conv1x1,
 }
 
 impl AttentionBlock {
@@ -32,9 +33,9 @@ impl AttentionBlock {
         }
         Ok(Self {
             heads,
-            norm: group_norm(groups, channels, vb.pp("norm"))?,
-            qkv: conv2d(channels, 3 * channels, 1, 1, vb.pp("qkv"))?,
-            proj: conv2d(channels, channels, 1, 1, vb.pp("proj"))?,
+            norm: GroupNorm::new(groups, channels, vb.pp("norm"))?,
+            qkv: Conv1x1::new(channels, 3 * channels, vb.pp("qkv"))?,
+            proj: Conv1x1::new(channels, channels, vb.pp("proj"))?,
         })
     }
 

@@ -5,10 +5,12 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
-use candle_nn::{Conv2d, GroupNorm, Linear, Module, VarBuilder};
+use candle_nn::{Linear, Module, VarBuilder};
 use rand::Rng as _;
 
-use super::init::{conv2d, group_norm, linear};
+use super::conv::{upsample_nearest, Conv, Conv1x1};
+use super::init::linear;
+use super::norm::{silu, GroupNorm};
 use crate::rng::{seeded, Rng};
 use crate::Result;
 
@@ -72,12 +74,15 @@ impl AdaGroupNorm {
     /// An adaptive group norm over `channels` channels in `groups` groups, conditioned on an
     /// embedding of width `emb_dim`.
     pub fn new(channels: usize, groups: usize, emb_dim: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { norm: group_norm(groups, channels, vb.pp("norm"))?, proj: linear(emb_dim, 2 * channels, vb.pp("proj"))? })
+        Ok(Self {
+            norm: GroupNorm::new(groups, channels, vb.pp("norm"))?,
+            proj: linear(emb_dim, 2 * channels, vb.pp("proj"))?,
+        })
     }
 
     /// `h` (B, C, H, W), `emb` (B, E) -> (B, C, H, W).
     pub fn forward(&self, h: &Tensor, emb: &Tensor) -> Result<Tensor> {
-        let y = self.proj.forward(&emb.silu()?)?; // (B, E) -> (B, 2C)
+        let y = self.proj.forward(&silu(emb)?)?; // (B, E) -> (B, 2C)
         let y = y.unsqueeze(2)?.unsqueeze(3)?; // -> (B, 2C, 1, 1)
         let c = y.dim(1)? / 2;
         let (y_s, y_b) = (y.narrow(1, 0, c)?, y.narrow(1, c, c)?); // (B, C, 1, 1) each
@@ -121,11 +126,11 @@ enum Conditioning {
 #[derive(Debug, Clone)]
 pub struct ResBlock {
     norm1: GroupNorm,
-    conv1: Conv2d,
+    conv1: Conv,
     conditioning: Conditioning,
     dropout: Dropout,
-    conv2: Conv2d,
-    skip: Option<Conv2d>,
+    conv2: Conv,
+    skip: Option<Conv1x1>,
 }
 
 impl ResBlock {
@@ -143,29 +148,32 @@ impl ResBlock {
         let conditioning = if adaptive_norm {
             Conditioning::Adaptive(AdaGroupNorm::new(c_out, groups, emb_dim, vb.pp("ada_norm"))?)
         } else {
-            Conditioning::Add { proj: linear(emb_dim, c_out, vb.pp("emb_proj"))?, norm2: group_norm(groups, c_out, vb.pp("norm2"))? }
+            Conditioning::Add {
+                proj: linear(emb_dim, c_out, vb.pp("emb_proj"))?,
+                norm2: GroupNorm::new(groups, c_out, vb.pp("norm2"))?,
+            }
         };
         Ok(Self {
-            norm1: group_norm(groups, c_in, vb.pp("norm1"))?,
-            conv1: conv2d(c_in, c_out, 3, 1, vb.pp("conv1"))?,
+            norm1: GroupNorm::new(groups, c_in, vb.pp("norm1"))?,
+            conv1: Conv::new(c_in, c_out, 3, 1, vb.pp("conv1"))?,
             conditioning,
             dropout: Dropout::new(dropout, rng)?,
-            conv2: conv2d(c_out, c_out, 3, 1, vb.pp("conv2"))?,
-            skip: if c_in != c_out { Some(conv2d(c_in, c_out, 1, 1, vb.pp("skip"))?) } else { None },
+            conv2: Conv::new(c_out, c_out, 3, 1, vb.pp("conv2"))?,
+            skip: if c_in != c_out { Some(Conv1x1::new(c_in, c_out, vb.pp("skip"))?) } else { None },
         })
     }
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?; // (B, C_in, H, W) -> (B, C_out, H, W)
+        let h = self.conv1.forward(&silu(&self.norm1.forward(x)?)?)?; // (B, C_in, H, W) -> (B, C_out, H, W)
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } => {
-                let e = proj.forward(&emb.silu()?)?.unsqueeze(2)?.unsqueeze(3)?; // (B, E) -> (B, C_out, 1, 1)
+                let e = proj.forward(&silu(emb)?)?.unsqueeze(2)?.unsqueeze(3)?; // (B, E) -> (B, C_out, 1, 1)
                 norm2.forward(&h.broadcast_add(&e)?)?
             }
             Conditioning::Adaptive(ada) => ada.forward(&h, emb)?,
         };
-        let h = self.dropout.forward(&h.silu()?, train)?;
+        let h = self.dropout.forward(&silu(&h)?, train)?;
         let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)
@@ -179,16 +187,16 @@ impl ResBlock {
 /// Parameter: `conv`.
 #[derive(Debug, Clone)]
 pub struct Downsample {
-    conv: Conv2d,
+    conv: Conv,
 }
 
 impl Downsample {
     pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: conv2d(channels, channels, 3, 2, vb.pp("conv"))? })
+        Ok(Self { conv: Conv::new(channels, channels, 3, 2, vb.pp("conv"))? })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.conv.forward(x)?) // (B, C, H, W) -> (B, C, H/2, W/2)
+        self.conv.forward(x) // (B, C, H, W) -> (B, C, H/2, W/2)
     }
 }
 
@@ -196,19 +204,16 @@ impl Downsample {
 /// (B, C, H, W) -> (B, C, 2H, 2W). Parameter: `conv`.
 #[derive(Debug, Clone)]
 pub struct Upsample {
-    conv: Conv2d,
+    conv: Conv,
 }
 
 impl Upsample {
     pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: conv2d(channels, channels, 3, 1, vb.pp("conv"))? })
+        Ok(Self { conv: Conv::new(channels, channels, 3, 1, vb.pp("conv"))? })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
-        // candle 0.11.1's backward of upsample_nearest2d overwrites (not adds to) the gradient of
-        // its input, so that input must have no other consumer: `x` here is used only once.
-        let x = x.upsample_nearest2d(2 * h, 2 * w)?; // (B, C, H, W) -> (B, C, 2H, 2W)
-        Ok(self.conv.forward(&x)?)
+        let x = upsample_nearest(x)?; // (B, C, H, W) -> (B, C, 2H, 2W)
+        self.conv.forward(&x)
     }
 }

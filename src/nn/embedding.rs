@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Embedding, Linear, Module, VarBuilder};
 
 use super::init::linear;
+use super::norm::silu;
 use crate::Result;
 
 /// The sinusoidal embedding of the steps `t` (Ho et al. 2020, Appendix B; Vaswani et al. 2017, §3.5):
@@ -72,8 +73,9 @@ impl TimeEmbedding {
 
     /// `t` (B,) in 1..=T, u32 or f32 -> (B, emb_dim).
     pub fn forward(&self, t: &Tensor) -> Result<Tensor> {
-        let emb = timestep_embedding(t, self.sinusoid_dim)?; // (B,) -> (B, sinusoid_dim)
-        let emb = self.lin1.forward(&emb)?.silu()?; // -> (B, emb_dim)
+        // (B,) -> (B, sinusoid_dim), in the dtype of the weights (f32 unless built otherwise)
+        let emb = timestep_embedding(t, self.sinusoid_dim)?.to_dtype(self.lin1.weight().dtype())?;
+        let emb = silu(&self.lin1.forward(&emb)?)?; // -> (B, emb_dim)
         Ok(self.lin2.forward(&emb)?) // -> (B, emb_dim)
     }
 }

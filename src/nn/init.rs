@@ -4,24 +4,21 @@
 //! weight from a seeded `rand` generator ([`crate::rng::seeded`]) instead. The model is built in
 //! a fixed order, so the same seed gives the same weights on every run.
 //!
-//! The layers below ask for PyTorch's defaults (`nn.Linear`, `nn.Conv2d`: Kaiming-uniform with
-//! a = sqrt(5), which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the weight and the bias), so a
-//! model built from candle's own generator (`VarBuilder::from_varmap`) has the same distribution
-//! of initial weights, only not reproducible.
+//! The layers below and those of [`super::conv`] ask for PyTorch's defaults (`nn.Linear`,
+//! `nn.Conv2d`: Kaiming-uniform with a = sqrt(5), which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+//! the weight and the bias), so a model built from candle's own generator
+//! (`VarBuilder::from_varmap`) has the same distribution of initial weights, only not reproducible.
 
 use std::sync::Mutex;
 
 use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::var_builder::SimpleBackend;
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Init, Linear, VarBuilder, VarMap};
+use candle_nn::{Init, Linear, VarBuilder, VarMap};
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::rng::{seeded, Rng};
 use crate::Result;
-
-/// Epsilon of every group norm (PyTorch's default).
-pub const GROUP_NORM_EPS: f64 = 1e-5;
 
 /// PyTorch's default initialisation for a layer with `fan_in` inputs per output:
 /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (Kaiming-uniform with a = sqrt(5), the same bound for the bias).
@@ -44,34 +41,6 @@ pub fn linear_zero(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Line
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", Init::Const(0.0))?;
     let bias = vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?;
     Ok(Linear::new(weight, Some(bias)))
-}
-
-/// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1
-/// keeps the size and a stride of 2 halves an even size), PyTorch-initialised; parameters
-/// `weight` (out, in, k, k) and `bias` (out).
-pub fn conv2d(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    conv2d_init(in_ch, out_ch, kernel, stride, pytorch_uniform(in_ch * kernel * kernel), vb)
-}
-
-/// As [`conv2d`], with weight and bias starting at zero (the U-Net's last layer).
-pub fn conv2d_zero(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    conv2d_init(in_ch, out_ch, kernel, stride, Init::Const(0.0), vb)
-}
-
-fn conv2d_init(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, init: Init, vb: VarBuilder) -> Result<Conv2d> {
-    let weight = vb.get_with_hints((out_ch, in_ch, kernel, kernel), "weight", init)?;
-    let bias = vb.get_with_hints(out_ch, "bias", init)?;
-    let cfg = Conv2dConfig { padding: kernel / 2, stride, ..Default::default() };
-    Ok(Conv2d::new(weight, Some(bias), cfg))
-}
-
-/// A group norm over `channels` channels in `groups` groups, with scale 1 and shift 0 to start;
-/// parameters `weight` and `bias` (channels).
-pub fn group_norm(groups: usize, channels: usize, vb: VarBuilder) -> Result<GroupNorm> {
-    if groups == 0 || channels % groups != 0 {
-        invalid!("group norm: channels must be divisible by groups, got {channels} channels and {groups} groups");
-    }
-    Ok(candle_nn::group_norm(groups, channels, GROUP_NORM_EPS, vb)?)
 }
 
 /// A [`VarBuilder`] that creates missing variables in `varmap`, drawing them from a generator
@@ -105,9 +74,8 @@ impl SeededBackend {
     fn draw(&self, shape: &Shape, init: Init) -> Vec<f32> {
         let n = shape.elem_count();
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        let uniform = |rng: &mut Rng, lo: f64, up: f64| -> Vec<f32> {
-            (0..n).map(|_| rng.random_range(lo..up) as f32).collect()
-        };
+        let uniform =
+            |rng: &mut Rng, lo: f64, up: f64| -> Vec<f32> { (0..n).map(|_| rng.random_range(lo..up) as f32).collect() };
         let normal = |rng: &mut Rng, mean: f64, std: f64| -> Vec<f32> {
             (0..n)
                 .map(|_| {

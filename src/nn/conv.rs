@@ -1,0 +1,107 @@
+//! Convolutions and nearest-neighbour up-sampling, written so that their backward pass is fast on
+//! the CPU as well as their forward pass.
+//!
+//! candle 0.11.1 computes the input gradient of every `conv2d` with `conv_transpose2d`, a direct
+//! loop on the CPU. [`Conv`] runs stride-1 convolutions through im2col and one matrix product
+//! instead, forward and backward ([`super::kernels`]); a 1x1 convolution is a matrix product
+//! outright ([`Conv1x1`]). [`upsample_nearest`] repeats pixels by broadcasting, whose backward
+//! pass is a sum, where `upsample_nearest2d`'s is a grouped convolution (and, in candle 0.11.1,
+//! overwrites rather than adds to the gradient of its input).
+
+use candle_core::Tensor;
+use candle_nn::{Init, VarBuilder};
+
+use super::init::pytorch_uniform;
+use super::kernels::{on_cpu_f32, Conv2dOp};
+use crate::Result;
+
+/// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1
+/// keeps the size and a stride of 2 halves an even size). Parameters as PyTorch's
+/// `nn.Conv2d(in, out, kernel, stride, padding=kernel // 2)`: `weight` (out, in, k, k) and
+/// `bias` (out). On the CPU in f32, a stride-1 convolution runs through im2col and one matrix
+/// product, forward and backward ([`super::kernels`]), instead of candle's tiled convolution and
+/// its `conv_transpose2d` loop.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+}
+
+impl Conv {
+    /// PyTorch-initialised: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in k k.
+    pub fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        Self::with_init(in_ch, out_ch, kernel, stride, pytorch_uniform(in_ch * kernel * kernel), vb)
+    }
+
+    /// With weight and bias starting at zero (the U-Net's last layer): the output is 0 until trained.
+    pub fn zeros(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        Self::with_init(in_ch, out_ch, kernel, stride, Init::Const(0.0), vb)
+    }
+
+    fn with_init(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        stride: usize,
+        init: Init,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        if in_ch == 0 || out_ch == 0 || kernel % 2 == 0 || stride == 0 {
+            invalid!("a convolution needs channels >= 1, an odd kernel and a stride >= 1, got {in_ch} -> {out_ch}, kernel {kernel}, stride {stride}");
+        }
+        let weight = vb.get_with_hints((out_ch, in_ch, kernel, kernel), "weight", init)?;
+        let bias = vb.get_with_hints(out_ch, "bias", init)?;
+        Ok(Self { weight, bias, stride })
+    }
+
+    /// (B, C_in, H, W) -> (B, C_out, H / stride, W / stride) (sizes rounded up).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let padding = self.weight.dim(2)? / 2;
+        let y = if self.stride == 1 && on_cpu_f32(x) {
+            x.contiguous()?.apply_op2(&self.weight.contiguous()?, Conv2dOp { padding })?
+        } else {
+            x.conv2d(&self.weight, padding, self.stride, 1, 1)?
+        };
+        let c_out = self.bias.dim(0)?;
+        Ok(y.broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)?)
+    }
+}
+
+/// A 1x1 convolution, y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o] at every pixel p, computed as
+/// a batched matrix product. Parameters as PyTorch's `nn.Conv2d(in, out, 1)`: `weight`
+/// (out, in, 1, 1) and `bias` (out), PyTorch-initialised.
+#[derive(Debug, Clone)]
+pub struct Conv1x1 {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv1x1 {
+    /// A 1x1 convolution from `in_ch` to `out_ch` channels.
+    pub fn new(in_ch: usize, out_ch: usize, vb: VarBuilder) -> Result<Self> {
+        let init = pytorch_uniform(in_ch);
+        let weight = vb.get_with_hints((out_ch, in_ch, 1, 1), "weight", init)?;
+        let bias = vb.get_with_hints(out_ch, "bias", init)?;
+        Ok(Self { weight, bias })
+    }
+
+    /// (B, C_in, H, W) -> (B, C_out, H, W).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c_in, h, w) = x.dims4()?;
+        let c_out = self.bias.dim(0)?;
+        let weight = self.weight.reshape((c_out, c_in))?.broadcast_left(b)?; // (B, C_out, C_in), a view
+        let x = x.reshape((b, c_in, h * w))?; // (B, C_in, HW)
+        let y = weight.matmul(&x)?.broadcast_add(&self.bias.reshape((c_out, 1))?)?; // (B, C_out, HW)
+        Ok(y.reshape((b, c_out, h, w))?)
+    }
+}
+
+/// Nearest-neighbour up-sampling by 2, each pixel repeated in a 2x2 square (the same values as
+/// `upsample_nearest2d(2H, 2W)`), through a broadcast whose gradient is a plain sum.
+/// (B, C, H, W) -> (B, C, 2H, 2W).
+pub fn upsample_nearest(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let x = x.reshape((b, c, h, 1, w, 1))?.broadcast_as((b, c, h, 2, w, 2))?; // (B, C, H, 2, W, 2)
+    Ok(x.reshape((b, c, 2 * h, 2 * w))?) // (B, C, 2H, 2W)
+}

@@ -1,0 +1,84 @@
+//! The networks eps_theta: a U-Net for images (Ho et al. 2020, Appendix B; E22, E23) and a small
+//! MLP for 2-D toy data, on candle, in f32, on whatever device the `VarBuilder` names.
+//!
+//! - [`embedding`]: the sinusoidal time embedding and its MLP, the class embedding;
+//! - [`blocks`]: residual block, adaptive group norm, dropout, down- and up-sampling;
+//! - [`attention`]: multi-head self-attention over pixels;
+//! - [`conv`]: convolutions and up-sampling with a fast backward pass on the CPU;
+//! - [`norm`]: group norm and SiLU (with hand-written CPU kernels, `kernels.rs`);
+//! - [`config`]: [`UNetConfig`], its checks and its parameter count in closed form;
+//! - [`unet`]: [`UNet`]; [`mlp`]: [`Mlp`];
+//! - [`init`]: PyTorch's default initialisation and a seeded `VarBuilder`.
+//!
+//! Every piece can be built alone to look at its shapes:
+//!
+//! ```
+//! use ddpm::candle_core::{DType, Device, Tensor};
+//! use ddpm::candle_nn::{VarBuilder, VarMap};
+//! use ddpm::nn::{ResBlock, ResBlockConfig};
+//!
+//! let varmap = VarMap::new();
+//! let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+//! let cfg = ResBlockConfig { in_channels: 8, out_channels: 16, emb_dim: 32, groups: 4, dropout: 0.0, adaptive_norm: false };
+//! let block = ResBlock::new(cfg, vb).unwrap();
+//! let x = Tensor::zeros((2, 8, 4, 4), DType::F32, &Device::Cpu).unwrap();
+//! let emb = Tensor::zeros((2, 32), DType::F32, &Device::Cpu).unwrap();
+//! assert_eq!(block.forward(&x, &emb, false).unwrap().dims(), &[2, 16, 4, 4]);
+//! ```
+//!
+//! The network never knows how it is trained: [`EpsModel`] is all that training and sampling see.
+
+pub mod attention;
+pub mod blocks;
+pub mod config;
+pub mod conv;
+pub mod embedding;
+pub mod init;
+mod kernels;
+pub mod mlp;
+pub mod norm;
+pub mod unet;
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+pub use attention::AttentionBlock;
+pub use blocks::{AdaGroupNorm, Downsample, Dropout, ResBlock, ResBlockConfig, Upsample};
+pub use config::UNetConfig;
+pub use conv::{upsample_nearest, Conv, Conv1x1};
+pub use embedding::{timestep_embedding, ClassEmbedding, TimeEmbedding};
+pub use init::seeded_var_builder;
+pub use mlp::{Mlp, MlpConfig};
+pub use norm::{silu, GroupNorm};
+pub use unet::UNet;
+
+use crate::Result;
+
+/// The number of scalars in every variable of `varmap`: the trainable parameter count.
+pub fn parameter_count(varmap: &VarMap) -> usize {
+    varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+}
+
+/// A noise-prediction network eps_theta(x_t, t [, class]) (Ho et al. 2020, Eq. 11-12): what
+/// training (Algorithm 1) and sampling (Algorithm 2) need from a model.
+pub trait EpsModel {
+    /// eps_pred for `xt` (B, ...), steps `t` (B,) in 1..=T, optional class labels (B,) u32;
+    /// `train` turns dropout on.
+    fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor>;
+}
+
+impl EpsModel for UNet {
+    fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward(xt, t, class, train)
+    }
+}
+
+impl EpsModel for Mlp {
+    /// The MLP has no class conditioning: `class` must be None. It has no dropout either.
+    fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, _train: bool) -> Result<Tensor> {
+        if class.is_some() {
+            invalid!("the MLP is unconditional: pass class = None");
+        }
+        self.forward(xt, t)
+    }
+}
