@@ -265,10 +265,25 @@ macro_rules! axis_setters {
             self
         }
 
-        /// Sets the size in pixels used by `to_svg` and `evcxr_display` (default 720 x 450).
+        /// Sets the size in pixels used by `to_svg` and `evcxr_display`.
         pub fn size(mut self, width: u32, height: u32) -> Self {
             self.size = (width, height);
             self
+        }
+
+        /// Renders the plot as SVG, at the size set by `size` (default 720 x 450; a scatter plot 600 x 540).
+        pub fn to_svg(&self) -> Result<Figure> {
+            chart::to_svg(self, self.size)
+        }
+
+        /// Renders the plot as a PNG of `width` x `height` pixels (each in 100..=8192).
+        pub fn to_png(&self, width: u32, height: u32) -> Result<Figure> {
+            chart::to_png(self, (width, height))
+        }
+
+        /// Shows the plot inline in an evcxr notebook, as SVG.
+        pub fn evcxr_display(&self) {
+            chart::evcxr_display(self, self.size)
         }
     };
 }

@@ -105,21 +105,6 @@ impl Histogram {
         let edge = |i: usize| if i == self.bins { hi } else { lo + i as f64 * width };
         Ok(counts.iter().enumerate().map(|(i, &c)| (edge(i), edge(i + 1), c as f64 / (n as f64 * width))).collect())
     }
-
-    /// Renders the histogram as SVG, at the size set by `size` (default 720 x 450).
-    pub fn to_svg(&self) -> Result<Figure> {
-        chart::to_svg(self, self.size)
-    }
-
-    /// Renders the histogram as a PNG of `width` x `height` pixels (each in 100..=8192).
-    pub fn to_png(&self, width: u32, height: u32) -> Result<Figure> {
-        chart::to_png(self, (width, height))
-    }
-
-    /// Shows the histogram inline in an evcxr notebook, as SVG.
-    pub fn evcxr_display(&self) {
-        chart::evcxr_display(self, self.size)
-    }
 }
 
 impl Draw for Histogram {

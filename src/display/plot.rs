@@ -86,21 +86,6 @@ impl LinePlot {
         self
     }
 
-    /// Renders the plot as SVG, at the size set by `size` (default 720 x 450).
-    pub fn to_svg(&self) -> Result<Figure> {
-        chart::to_svg(self, self.size)
-    }
-
-    /// Renders the plot as a PNG of `width` x `height` pixels (each in 100..=8192).
-    pub fn to_png(&self, width: u32, height: u32) -> Result<Figure> {
-        chart::to_png(self, (width, height))
-    }
-
-    /// Shows the plot inline in an evcxr notebook, as SVG.
-    pub fn evcxr_display(&self) {
-        chart::evcxr_display(self, self.size)
-    }
-
     fn check(&self) -> Result<()> {
         if self.series.is_empty() {
             invalid!("line plot {:?} needs at least one series, got 0", self.title);

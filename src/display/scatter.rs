@@ -61,25 +61,10 @@ impl Scatter {
     }
 
     /// The radius of each point in pixels (default 2; allowed 1..=20).
+    /// (A point is one SVG element: prefer `to_png` beyond some tens of thousands of points.)
     pub fn point_radius(mut self, radius: u32) -> Self {
         self.radius = radius;
         self
-    }
-
-    /// Renders the plot as SVG, at the size set by `size` (default 600 x 540). A point is one
-    /// SVG element, so prefer [`Scatter::to_png`] beyond some tens of thousands of points.
-    pub fn to_svg(&self) -> Result<Figure> {
-        chart::to_svg(self, self.size)
-    }
-
-    /// Renders the plot as a PNG of `width` x `height` pixels (each in 100..=8192).
-    pub fn to_png(&self, width: u32, height: u32) -> Result<Figure> {
-        chart::to_png(self, (width, height))
-    }
-
-    /// Shows the plot inline in an evcxr notebook, as SVG.
-    pub fn evcxr_display(&self) {
-        chart::evcxr_display(self, self.size)
     }
 }
 
