@@ -11,6 +11,7 @@
 //! - [`mixture`]: a Gaussian-mixture data set for which everything is exact;
 //! - [`stats`]: moment and Kolmogorov-Smirnov tests, and the [`stats::Check`] record;
 //! - [`data`]: MNIST, the photos, toy 2-D data; [`display`]: plots and images for notebooks;
+//! - [`nn`]: the U-Net and the MLP denoiser; [`train`]: Algorithm 1;
 //! - [`verify`]: the numeric check of every equation of the course notes.
 //!
 //! The timestep `t` is an integer in 1..=T as in the paper, with alpha_bar_0 = 1.
@@ -35,6 +36,7 @@ pub mod rng;
 pub mod sample;
 pub mod schedule;
 pub mod stats;
+pub mod train;
 pub mod verify;
 
 pub use candle_core;

@@ -1,0 +1,122 @@
+//! The hyper-parameters of Algorithm 1 (Ho et al. 2020) and the learning-rate schedule.
+
+use serde::{Deserialize, Serialize};
+
+use crate::posterior::Parameterisation;
+use crate::Result;
+
+/// How a run of Algorithm 1 is set up. Ho et al. 2020 (Appendix B) used Adam at lr 2e-4
+/// (1e-4 at 256x256), batch 128, 5000 warm-up steps, gradient clipping at norm 1 and an EMA decay
+/// of 0.9999; the defaults are scaled down for a laptop.
+///
+/// ```
+/// let config = ddpm::train::TrainConfig { steps: 100, ..Default::default() };
+/// config.validate().unwrap();
+/// assert_eq!(config.lr_at(1), config.lr / config.warmup_steps as f64);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Gradient steps to run ("repeat ... until converged").
+    pub steps: usize,
+    /// Samples x_0 per step.
+    pub batch_size: usize,
+    /// Peak learning rate of AdamW, reached after `warmup_steps`.
+    pub lr: f64,
+    /// Steps of linear warm-up: lr_k = lr min(1, k / warmup_steps) at step k = 1, 2, ...
+    /// (0: the full rate from the first step).
+    pub warmup_steps: usize,
+    /// Clip the gradients to this global L2 norm; None: no clipping.
+    pub grad_clip: Option<f64>,
+    /// AdamW's decoupled weight decay (0 is plain Adam, as Ho et al.).
+    pub weight_decay: f64,
+    /// Decay of the exponential moving average of the weights, in [0, 1].
+    pub ema_decay: f64,
+    /// Seed of the one generator that draws batches, t, eps and label dropout.
+    pub seed: u64,
+    /// What the network predicts: eps (Ho et al.), x0 or v. Mean is not trained here.
+    #[serde(with = "parameterisation_str")]
+    pub target: Parameterisation,
+    /// Probability of replacing a class label by "no class" (classifier-free guidance, Ho and
+    /// Salimans 2022); used only when the data has labels. In [0, 1).
+    pub label_dropout: f64,
+    /// A progress line every `log_every` steps; 0: silent.
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            batch_size: 64,
+            lr: 2e-4,
+            warmup_steps: 100,
+            grad_clip: Some(1.0),
+            weight_decay: 0.0,
+            ema_decay: 0.999,
+            seed: 0,
+            target: Parameterisation::Eps,
+            label_dropout: 0.0,
+            log_every: 100,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; the message says what was wrong and what is allowed.
+    ///
+    /// ```
+    /// let bad = ddpm::train::TrainConfig { lr: -1.0, ..Default::default() };
+    /// assert!(bad.validate().unwrap_err().to_string().contains("lr must be a finite number > 0, got -1"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 {
+            invalid!("steps must be at least 1, got 0");
+        }
+        if self.batch_size == 0 {
+            invalid!("batch_size must be at least 1, got 0");
+        }
+        crate::error::check_positive("lr", self.lr)?;
+        if let Some(clip) = self.grad_clip {
+            crate::error::check_positive("grad_clip (the largest global gradient norm)", clip)?;
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            invalid!("weight_decay must be a finite number >= 0, got {}", self.weight_decay);
+        }
+        if !(0.0..=1.0).contains(&self.ema_decay) {
+            invalid!("ema_decay must be in [0, 1], got {}", self.ema_decay);
+        }
+        if !(0.0..1.0).contains(&self.label_dropout) {
+            invalid!("label_dropout must be in [0, 1), got {}", self.label_dropout);
+        }
+        if self.target == Parameterisation::Mean {
+            invalid!("target must be eps, x0 or v; training on the posterior mean is not supported, got mean");
+        }
+        Ok(())
+    }
+
+    /// The learning rate at step `k` (1-based): linear warm-up to `lr` over `warmup_steps`, then
+    /// constant: lr_k = lr min(1, k / warmup_steps).
+    pub fn lr_at(&self, k: usize) -> f64 {
+        if self.warmup_steps == 0 || k >= self.warmup_steps {
+            self.lr
+        } else {
+            self.lr * k as f64 / self.warmup_steps as f64
+        }
+    }
+}
+
+/// `Parameterisation` as its name ("eps", "x0", "v"), through its `Display` and `FromStr`.
+mod parameterisation_str {
+    use super::Parameterisation;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Parameterisation, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&p.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Parameterisation, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(D::Error::custom)
+    }
+}

@@ -1,0 +1,81 @@
+//! The exponential moving average of the weights (Ho et al. 2020, Appendix B: "we used EMA on
+//! model parameters with a decay factor of 0.9999"); samples are drawn with the averaged weights.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+use crate::Result;
+
+/// A copy of every variable of a [`VarMap`], moved towards the live weights after each step:
+///
+/// $$\theta_{\rm EMA} \leftarrow d\,\theta_{\rm EMA} + (1 - d)\,\theta$$
+///
+/// Decay d = 0 follows the weights exactly; d = 1 keeps the initial weights.
+#[derive(Debug, Clone)]
+pub struct Ema {
+    decay: f64,
+    // Sorted by name, so that every loop over the variables runs in the same order.
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl Ema {
+    /// Starts the average at the current weights of `varmap` (copied, not shared).
+    pub fn new(varmap: &VarMap, decay: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&decay) {
+            invalid!("ema decay must be in [0, 1], got {decay}");
+        }
+        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, var) in data.iter() {
+            tensors.insert(name.clone(), var.as_tensor().detach().copy()?);
+        }
+        Ok(Self { decay, tensors })
+    }
+
+    /// The decay d.
+    pub fn decay(&self) -> f64 {
+        self.decay
+    }
+
+    /// One update, ema = d ema + (1 - d) w, for every variable of `varmap` (which must hold the
+    /// same names and shapes as when the average was made).
+    pub fn update(&mut self, varmap: &VarMap) -> Result<()> {
+        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        for (name, ema) in self.tensors.iter_mut() {
+            let Some(var) = data.get(name) else {
+                invalid!("the VarMap has no variable {name:?}, which the EMA holds");
+            };
+            let w = var.as_tensor().detach();
+            *ema = (ema.affine(self.decay, 0.0)? + w.affine(1.0 - self.decay, 0.0)?)?;
+        }
+        Ok(())
+    }
+
+    /// The averaged weights by variable name (for checkpoints).
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        self.tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// The averaged weight named `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Writes the averaged weights into `varmap` (e.g. a fresh model's, for sampling). Every
+    /// variable of the average must be in `varmap` with the same shape.
+    pub fn load_into(&self, varmap: &VarMap) -> Result<()> {
+        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        for (name, ema) in &self.tensors {
+            let Some(var) = data.get(name) else {
+                invalid!("the VarMap has no variable {name:?}, which the EMA holds");
+            };
+            if var.dims() != ema.dims() {
+                invalid!("variable {name:?} has shape {:?} in the VarMap but {:?} in the EMA", var.dims(), ema.dims());
+            }
+            var.set(ema)?;
+        }
+        Ok(())
+    }
+}
