@@ -47,7 +47,7 @@ pub fn all(seed: u64) -> Result<CheckTable> {
     table.push(Check::skipped(
         "E19",
         "Algorithm 1: the loss falls on real data",
-        "needs training: the training tests of the network issue, notebook 08",
+        "needs training: tests/train.rs, notebook 08",
     ));
     table.extend(sampling::e20(seed)?);
     table.extend(sampling::e21(seed)?);
