@@ -49,7 +49,11 @@ fn main() {
 
     println!("benchmark                                   median");
     println!("q_sample, batch 64x1x28x28, t = 500        {:>9.3} ms", ms(closed));
-    println!("q_iterate (500 steps), same batch          {:>9.3} ms  ({:.0}x the closed form)", ms(iterated), ms(iterated) / ms(closed));
+    println!(
+        "q_iterate (500 steps), same batch          {:>9.3} ms  ({:.0}x the closed form)",
+        ms(iterated),
+        ms(iterated) / ms(closed)
+    );
     println!("NoiseSchedule::cosine(1000)                {:>9.3} ms", ms(schedule));
     println!("ddpm verify (every check)                  {:>9.3} ms", ms(verify_all));
 }

@@ -65,7 +65,10 @@ fn q_sample_is_the_closed_form() {
     let expected = 4.035829765375676e-05f64.sqrt() + (1.0 - 4.035829765375676e-05f64).sqrt() * 0.5;
     assert!((xt[0] - expected).abs() < 1e-15);
     let lp = q_log_density(&s, &xt, &array![1.0], 1000).unwrap();
-    assert!((lp - ddpm::stats::normal_log_pdf(xt[0], 4.035829765375676e-05f64.sqrt(), 1.0 - 4.035829765375676e-05)).abs() < 1e-12);
+    assert!(
+        (lp - ddpm::stats::normal_log_pdf(xt[0], 4.035829765375676e-05f64.sqrt(), 1.0 - 4.035829765375676e-05)).abs()
+            < 1e-12
+    );
 }
 
 #[test]
@@ -74,7 +77,10 @@ fn bad_input_is_an_error_not_a_panic() {
     let e = q_sample(&s, &array![1.0, 2.0], 3, &array![0.0]).unwrap_err().to_string();
     assert!(e.contains("x0 and eps must have the same shape"), "{e}");
     assert_eq!(q_sample(&s, &array![1.0], 11, &array![0.0]).unwrap_err().to_string(), "t must be in 0..=10, got 11");
-    assert!(q_step_sample(&s, &array![1.0], 0, &array![0.0]).unwrap_err().to_string().contains("t must be in 1..=10, got 0"));
+    assert!(q_step_sample(&s, &array![1.0], 0, &array![0.0])
+        .unwrap_err()
+        .to_string()
+        .contains("t must be in 1..=10, got 0"));
     assert!(q_iterate(&s, &array![1.0], 11, &mut seeded(0)).is_err());
     assert!(q_path_log_density(&s, &[array![1.0]]).unwrap_err().to_string().contains("has 11 entries"));
 }

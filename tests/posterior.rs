@@ -2,7 +2,9 @@
 
 mod common;
 
-use ddpm::posterior::{mu_tilde, mu_tilde_from_eps, posterior_density_bayes, x0_from_eps, Parameterisation, ReverseVar};
+use ddpm::posterior::{
+    mu_tilde, mu_tilde_from_eps, posterior_density_bayes, x0_from_eps, Parameterisation, ReverseVar,
+};
 use ddpm::{verify, NoiseSchedule};
 use ndarray::array;
 use proptest::prelude::*;
@@ -60,7 +62,10 @@ fn names_parse() {
 fn bad_input_is_an_error_not_a_panic() {
     let s = NoiseSchedule::linear(10).unwrap();
     assert!(mu_tilde(&s, &array![1.0], &array![1.0, 2.0], 2).unwrap_err().to_string().contains("same shape"));
-    assert!(mu_tilde_from_eps(&s, &array![1.0], &array![1.0], 0).unwrap_err().to_string().contains("t must be in 1..=10"));
+    assert!(mu_tilde_from_eps(&s, &array![1.0], &array![1.0], 0)
+        .unwrap_err()
+        .to_string()
+        .contains("t must be in 1..=10"));
     assert!(x0_from_eps(&s, &array![1.0], &array![1.0], 11).is_err());
     assert!(posterior_density_bayes(&s, 1, 0.0, 0.0, &[0.0]).unwrap_err().to_string().contains("point mass"));
 }

@@ -44,18 +44,32 @@ fn erratum1_dividing_by_alpha_drifts() {
 fn one_step_by_hand() {
     let s = NoiseSchedule::new(ddpm::BetaSchedule::Custom(vec![0.1, 0.2]), 2).unwrap();
     // (x - (1 - alpha) / sqrt(1 - alpha_bar) eps) / sqrt(alpha) + sigma z, alpha = 0.8, alpha_bar = 0.72.
-    let x = p_sample_step(&s, &array![1.0], 2, &array![0.5], &array![1.0], ReverseVar::Beta, MeanScale::SqrtAlpha).unwrap();
+    let x =
+        p_sample_step(&s, &array![1.0], 2, &array![0.5], &array![1.0], ReverseVar::Beta, MeanScale::SqrtAlpha).unwrap();
     let expected = (1.0 - 0.2 / 0.28f64.sqrt() * 0.5) / 0.8f64.sqrt() + 0.2f64.sqrt();
     assert!((x[0] - expected).abs() < 1e-15);
-    let wrong = p_sample_step(&s, &array![1.0], 2, &array![0.5], &array![0.0], ReverseVar::Beta, MeanScale::AlphaErratum).unwrap();
+    let wrong =
+        p_sample_step(&s, &array![1.0], 2, &array![0.5], &array![0.0], ReverseVar::Beta, MeanScale::AlphaErratum)
+            .unwrap();
     assert!((wrong[0] - (1.0 - 0.2 / 0.28f64.sqrt() * 0.5) / 0.8).abs() < 1e-15);
 }
 
 #[test]
 fn sampling_is_seeded_and_checks_shapes() {
     let s = NoiseSchedule::linear(50).unwrap();
-    let run = || p_sample_loop(&s, array![0.3, -0.2], |x, _| Ok(x * 0.5), ReverseVar::BetaTilde, MeanScale::SqrtAlpha, &mut seeded(3)).unwrap();
+    let run = || {
+        p_sample_loop(
+            &s,
+            array![0.3, -0.2],
+            |x, _| Ok(x * 0.5),
+            ReverseVar::BetaTilde,
+            MeanScale::SqrtAlpha,
+            &mut seeded(3),
+        )
+        .unwrap()
+    };
     assert_eq!(run(), run());
-    let e = p_sample_step(&s, &array![1.0], 2, &array![0.5, 1.0], &array![0.0], ReverseVar::Beta, MeanScale::SqrtAlpha).unwrap_err();
+    let e = p_sample_step(&s, &array![1.0], 2, &array![0.5, 1.0], &array![0.0], ReverseVar::Beta, MeanScale::SqrtAlpha)
+        .unwrap_err();
     assert!(e.to_string().contains("same shape"));
 }

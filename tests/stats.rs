@@ -2,14 +2,16 @@
 
 use ddpm::rng::{normal_vec, seeded};
 use ddpm::stats::{
-    fmt_num, kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, mean_check, mean_var, normal_cdf, var_check, Check,
-    CheckTable, DEFAULT_SIGMAS,
+    fmt_num, kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, mean_check, mean_var, normal_cdf, var_check,
+    Check, CheckTable, DEFAULT_SIGMAS,
 };
 
 #[test]
 fn kolmogorov_distribution_matches_scipy() {
     // scipy.special.kolmogorov(x), SciPy 1.x.
-    for (x, expected) in [(0.3, 0.9999906941986655), (0.5, 0.9639452436648751), (1.0, 0.26999967167735456), (1.5, 0.022217962616525127)] {
+    for (x, expected) in
+        [(0.3, 0.9999906941986655), (0.5, 0.9639452436648751), (1.0, 0.26999967167735456), (1.5, 0.022217962616525127)]
+    {
         assert!((kolmogorov_sf(x) - expected).abs() < 1e-10, "Q({x}) = {} vs {expected}", kolmogorov_sf(x));
     }
     // scipy.special.kolmogi(0.001) = 1.9494746035043753: the critical value for large n.
