@@ -23,6 +23,7 @@
 #[macro_use]
 pub mod error;
 
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod display;

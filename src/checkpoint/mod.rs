@@ -1,0 +1,232 @@
+//! Checkpoints: a training run's weights, their exponential moving average (EMA) and what is
+//! needed to resume or sample from it, in one folder.
+//!
+//! ```text
+//! runs/NAME/
+//!   checkpoint.json       format version, step, seed, the model and training configs (any
+//!                         JSON), the shape of every tensor, whether there is an EMA, a save id
+//!   weights.safetensors   the model's variables, by name ("down.0.conv1.weight")
+//!   ema.safetensors       the EMA of those variables, same names and shapes (optional)
+//! ```
+//!
+//! The tensor files are plain safetensors, so Python reads them with
+//! `safetensors.numpy.load_file("runs/NAME/weights.safetensors")`; their header's metadata holds
+//! `ddpm_save_id` and `ddpm_step`.
+//!
+//! # A save is atomic
+//!
+//! [`save`] never writes over a file in place. It runs these steps, in this order (the code is
+//! `plan` in `src/checkpoint/save.rs`):
+//!
+//! 1. write each new file, complete and fsync'd, to a temporary file in the same folder:
+//!    `.weights.safetensors.tmp-PID`, `.ema.safetensors.tmp-PID`, `.checkpoint.json.tmp-PID`;
+//! 2. for each tensor file: rename the old one (if any) to `.weights.safetensors.prev`
+//!    (`.ema.safetensors.prev`), then the temporary one to `weights.safetensors`
+//!    (`ema.safetensors`); fsync the folder;
+//! 3. rename the temporary checkpoint.json over the old one: the commit; fsync the folder;
+//! 4. remove the `.prev` files.
+//!
+//! Every save draws a fresh save id, written into checkpoint.json and into the metadata of its
+//! tensor files. [`load`] uses only tensor files whose id is checkpoint.json's, looking under
+//! `.prev` when the file in place comes from a newer save that has not committed. So a crash
+//! (or a full disk) leaves:
+//!
+//! | stopped during | the folder holds | [`load`] returns |
+//! |---|---|---|
+//! | 1 | the old files, and temporary ones | the previous checkpoint |
+//! | 2 | the old checkpoint.json; each tensor file old in place, or old under `.prev` (and new or none in place) | the previous checkpoint |
+//! | 3 or 4 | the new files, perhaps old `.prev` ones | the new checkpoint |
+//!
+//! A reader never mixes files of two saves; it never sees a half-written file, since every
+//! rename replaces a complete, fsync'd file. The next [`save`] first removes temporary files and
+//! puts back `.prev` files that belong to the committed checkpoint.json, so the previous
+//! checkpoint survives a second crash too. One process at a time may save into a folder.
+//!
+//! ```
+//! use ddpm::candle_core::{DType, Device};
+//! use ddpm::candle_nn::{Init, VarMap};
+//! use ddpm::checkpoint::{self, Checkpoint};
+//!
+//! let varmap = VarMap::new();
+//! varmap.get((2, 3), "down.0.conv1.weight", Init::Const(0.5), DType::F32, &Device::Cpu)?;
+//! let dir = tempfile::tempdir().unwrap();
+//! let meta = Checkpoint::new(100, 42, &serde_json::json!({"channels": 2}), &"toy")?;
+//! checkpoint::save(dir.path(), &meta, &varmap, None)?;
+//!
+//! assert_eq!(checkpoint::latest_step(dir.path())?, Some(100));
+//! let (loaded, weights, ema) = checkpoint::load(dir.path(), &Device::Cpu)?;
+//! assert_eq!(loaded, meta);
+//! assert_eq!(weights["down.0.conv1.weight"].dims(), &[2, 3]);
+//! assert!(ema.is_none());
+//! # Ok::<(), ddpm::Error>(())
+//! ```
+
+mod fit;
+mod read;
+mod save;
+mod tensor_file;
+
+use crate::{Error, Result};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The version of the folder's layout written by this build; [`load`] reads it and older ones.
+pub const FORMAT_VERSION: u32 = 1;
+/// The metadata file, written last.
+pub const META_FILE: &str = "checkpoint.json";
+/// The model's variables.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// The exponential moving average of the variables (optional).
+pub const EMA_FILE: &str = "ema.safetensors";
+
+/// What a checkpoint says about its run, besides the tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Training steps done.
+    pub step: u64,
+    /// The seed the run started from.
+    pub seed: u64,
+    /// The network's configuration, as JSON, so this module needs no network type.
+    pub model: Value,
+    /// The training configuration, as JSON.
+    pub training: Value,
+}
+
+impl Checkpoint {
+    /// A checkpoint's metadata from any serialisable model and training configurations.
+    pub fn new(step: u64, seed: u64, model: &impl Serialize, training: &impl Serialize) -> Result<Self> {
+        let json = |what: &str, value: serde_json::Result<Value>| {
+            value.map_err(|e| Error::Invalid(format!("cannot write the {what} config as JSON: {e}")))
+        };
+        Ok(Checkpoint {
+            step,
+            seed,
+            model: json("model", serde_json::to_value(model))?,
+            training: json("training", serde_json::to_value(training))?,
+        })
+    }
+
+    /// The model configuration read back as a `T`, e.g. the U-Net's config.
+    pub fn model_config<T: DeserializeOwned>(&self) -> Result<T> {
+        config("model", &self.model)
+    }
+
+    /// The training configuration read back as a `T`.
+    pub fn training_config<T: DeserializeOwned>(&self) -> Result<T> {
+        config("training", &self.training)
+    }
+}
+
+fn config<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T> {
+    T::deserialize(value)
+        .map_err(|e| Error::Invalid(format!("the checkpoint's {what} config does not fit the type asked for: {e}")))
+}
+
+/// Anything that names its tensors: a [`VarMap`], a `HashMap` or a `BTreeMap` of them.
+pub trait NamedTensors {
+    /// Every tensor by name (cheap: tensors share their storage).
+    fn named_tensors(&self) -> BTreeMap<String, Tensor>;
+}
+
+impl NamedTensors for VarMap {
+    fn named_tensors(&self) -> BTreeMap<String, Tensor> {
+        let vars = self.data().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect()
+    }
+}
+
+impl<S: std::hash::BuildHasher> NamedTensors for HashMap<String, Tensor, S> {
+    fn named_tensors(&self) -> BTreeMap<String, Tensor> {
+        self.iter().map(|(name, tensor)| (name.clone(), tensor.clone())).collect()
+    }
+}
+
+impl NamedTensors for BTreeMap<String, Tensor> {
+    fn named_tensors(&self) -> BTreeMap<String, Tensor> {
+        self.clone()
+    }
+}
+
+/// checkpoint.json as written on disk.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    /// Also in the metadata of this save's tensor files: how `load` knows they belong together.
+    save_id: String,
+    step: u64,
+    seed: u64,
+    model: Value,
+    training: Value,
+    has_ema: bool,
+    /// Every tensor's shape, by name (the EMA has the same).
+    shapes: BTreeMap<String, Vec<usize>>,
+}
+
+/// Saves `weights` (and their `ema`, if any) with `meta` into the folder `dir`, atomically:
+/// see the [module docs](self) for the order of the steps and what a crash leaves.
+/// Creates `dir` if it is missing; replaces the checkpoint already there.
+///
+/// The EMA must have the same tensor names and shapes as the weights.
+pub fn save(
+    dir: impl AsRef<Path>,
+    meta: &Checkpoint,
+    weights: &dyn NamedTensors,
+    ema: Option<&dyn NamedTensors>,
+) -> Result<()> {
+    save::save_until(dir.as_ref(), meta, weights, ema, None).map(|_| ())
+}
+
+/// For tests of atomicity: [`save`] that stops, as if the process died, before its step
+/// number `ops` (counting from 0); returns whether the save completed.
+#[doc(hidden)]
+pub fn save_interrupted(
+    dir: impl AsRef<Path>,
+    meta: &Checkpoint,
+    weights: &dyn NamedTensors,
+    ema: Option<&dyn NamedTensors>,
+    ops: usize,
+) -> Result<bool> {
+    save::save_until(dir.as_ref(), meta, weights, ema, Some(ops))
+}
+
+/// Tensors by name, as [`load`] returns them.
+pub type TensorMap = HashMap<String, Tensor>;
+
+/// Loads the checkpoint in `dir`: its metadata, its weights and its EMA (if it was saved with
+/// one), every tensor on `device`.
+pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, TensorMap, Option<TensorMap>)> {
+    let (meta, weights, ema) = read::load_some(dir.as_ref(), device, true, true)?;
+    let weights = weights.ok_or_else(|| Error::Invalid("weights not read".into()))?;
+    Ok((meta, weights, ema))
+}
+
+/// Copies the checkpoint's weights in `dir` into the variables of `varmap` (each onto its own
+/// device), which must match them one for one: the error names every missing, extra,
+/// mis-shaped or mis-typed tensor, and no variable changes.
+pub fn load_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoint> {
+    let dir = dir.as_ref();
+    let (meta, weights, _) = read::load_some(dir, &Device::Cpu, true, false)?;
+    fit::assign(varmap, &weights.unwrap_or_default(), &dir.join(WEIGHTS_FILE))?;
+    Ok(meta)
+}
+
+/// As [`load_into`], with the EMA weights (what one samples from); an error if there are none.
+pub fn load_ema_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoint> {
+    let dir = dir.as_ref();
+    let (meta, _, ema) = read::load_some(dir, &Device::Cpu, false, true)?;
+    let Some(ema) = ema else {
+        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), meta.step);
+    };
+    fit::assign(varmap, &ema, &dir.join(EMA_FILE))?;
+    Ok(meta)
+}
+
+/// The step of the checkpoint in `dir`, or None if there is none (no folder, or no
+/// checkpoint.json in it): where `--resume` starts. Reads checkpoint.json only.
+pub fn latest_step(dir: impl AsRef<Path>) -> Result<Option<u64>> {
+    Ok(read::read_manifest(dir.as_ref())?.map(|m| m.step))
+}
