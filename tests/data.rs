@@ -85,6 +85,7 @@ fn every_data_file_matches_the_sha256_in_the_readme() {
             "mnist/train-labels-idx1-ubyte.gz",
             "photos/china.jpg",
             "photos/flower.jpg",
+            "figures/note000_figure1.jpg",
         ]
     );
     for (expected, file) in &listed {
