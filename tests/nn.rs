@@ -47,19 +47,7 @@ fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
 
 /// 16x16 grey images, channels 8 and 16, no attention: the smallest useful U-Net.
 fn tiny() -> UNetConfig {
-    UNetConfig {
-        in_channels: 1,
-        base_channels: 8,
-        channel_mults: vec![1, 2],
-        blocks_per_level: 1,
-        attention_resolutions: vec![],
-        groups: 4,
-        heads: 2,
-        dropout: 0.0,
-        num_classes: None,
-        image_size: 16,
-        adaptive_norm: false,
-    }
+    UNetConfig::tiny(16)
 }
 
 /// 8x8 colour images with attention at 4x4 (and in the middle), 10 classes, AdaGN, dropout.

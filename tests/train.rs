@@ -17,19 +17,7 @@ fn small_mlp() -> MlpConfig {
 
 /// A U-Net small enough for debug-profile tests: 2 levels, 8 and 16 channels, no attention.
 fn tiny_unet(image_size: usize, num_classes: Option<usize>) -> UNetConfig {
-    UNetConfig {
-        in_channels: 1,
-        base_channels: 8,
-        channel_mults: vec![1, 2],
-        blocks_per_level: 1,
-        attention_resolutions: vec![],
-        groups: 4,
-        heads: 1,
-        dropout: 0.0,
-        num_classes,
-        image_size,
-        adaptive_norm: false,
-    }
+    UNetConfig { num_classes, ..UNetConfig::tiny(image_size) }
 }
 
 fn quiet(steps: usize, batch_size: usize, lr: f64) -> TrainConfig {

@@ -71,6 +71,24 @@ impl Default for UNetConfig {
 }
 
 impl UNetConfig {
+    /// The smallest useful U-Net, for tests and quick notebooks: grey `image_size` x `image_size`
+    /// images, two levels of 8 and 16 channels, one block a level, no attention, no dropout.
+    pub fn tiny(image_size: usize) -> Self {
+        Self {
+            in_channels: 1,
+            base_channels: 8,
+            channel_mults: vec![1, 2],
+            blocks_per_level: 1,
+            attention_resolutions: vec![],
+            groups: 4,
+            heads: 2,
+            dropout: 0.0,
+            num_classes: None,
+            image_size,
+            adaptive_norm: false,
+        }
+    }
+
     /// Number of levels (resolutions).
     pub fn levels(&self) -> usize {
         self.channel_mults.len()
