@@ -5,9 +5,9 @@
 //! independent 1-D draws. Noise is always passed in (or drawn from an explicit seeded generator),
 //! so the same inputs give the same numbers.
 
-use ndarray::{Array, ArrayD, Dimension, Zip};
+use ndarray::{Array, Dimension, Zip};
 
-use crate::rng::{normal, Rng};
+use crate::rng::{normal_like, Rng};
 use crate::stats::normal_log_pdf;
 use crate::{NoiseSchedule, Result};
 
@@ -126,7 +126,7 @@ pub fn q_iterate<D: Dimension>(
     }
     let mut x = x0.clone();
     for s in 1..=t {
-        let eps = draw_like(&x, rng)?;
+        let eps = normal_like(rng, &x);
         x = q_step_sample(schedule, &x, s, &eps)?;
     }
     Ok(x)
@@ -137,7 +137,7 @@ pub fn q_path<D: Dimension>(schedule: &NoiseSchedule, x0: &Array<f64, D>, rng: &
     let mut path = Vec::with_capacity(schedule.steps() + 1);
     path.push(x0.clone());
     for t in 1..=schedule.steps() {
-        let eps = draw_like(&path[t - 1], rng)?;
+        let eps = normal_like(rng, &path[t - 1]);
         let next = q_step_sample(schedule, &path[t - 1], t, &eps)?;
         path.push(next);
     }
@@ -159,12 +159,4 @@ pub fn q_path_log_density<D: Dimension>(schedule: &NoiseSchedule, path: &[Array<
         );
     }
     (1..path.len()).try_fold(0.0, |acc, t| Ok(acc + q_step_log_density(schedule, &path[t], &path[t - 1], t)?))
-}
-
-fn draw_like<D: Dimension>(x: &Array<f64, D>, rng: &mut Rng) -> Result<Array<f64, D>> {
-    let eps: ArrayD<f64> = normal(rng, x.shape());
-    match eps.into_dimensionality::<D>() {
-        Ok(e) => Ok(e),
-        Err(e) => invalid!("internal shape error: {e}"),
-    }
 }

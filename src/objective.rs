@@ -1,11 +1,11 @@
 //! The training objective: Gaussian KL, the decoder term L_0, the variational bound and its
 //! terms, the eps-weight, and L_simple (Ho et al. 2020, Eq. 3, 5, 8, 12, 14; notes 003, 004).
 
-use ndarray::{Array, ArrayD, Dimension, Zip};
+use ndarray::{Array, Dimension, Zip};
 
 use crate::forward::{q_coef_var, q_sample};
 use crate::posterior::mu_tilde;
-use crate::rng::{normal, Rng};
+use crate::rng::{normal_like, Rng};
 use crate::stats::{normal_cdf, normal_log_pdf};
 use crate::{NoiseSchedule, Result};
 
@@ -185,8 +185,7 @@ where
     let prior_mean = x0.mapv(|_| prior.0);
     let prior_term = gaussian_kl(&x0.mapv(|x| coef_t * x), var_t, &prior_mean, prior.1)?;
     let mut draw = |t: usize| -> Result<Array<f64, D>> {
-        let eps: ArrayD<f64> = normal(rng, x0.shape());
-        let eps = eps.into_dimensionality::<D>().map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        let eps = normal_like(rng, x0);
         q_sample(schedule, x0, t, &eps)
     };
     let mut steps = Vec::with_capacity(big_t.saturating_sub(1));

@@ -23,6 +23,17 @@ pub fn normal(rng: &mut Rng, shape: &[usize]) -> ArrayD<f64> {
     ArrayD::from_shape_simple_fn(IxDyn(shape), || StandardNormal.sample(rng))
 }
 
+/// N(0, 1) noise of the same shape (and dimension type) as `x`: eps ~ N(0, I) for an image,
+/// a batch, or many 1-D draws.
+///
+/// ```
+/// let x = ndarray::Array2::<f64>::zeros((2, 3));
+/// assert_eq!(ddpm::rng::normal_like(&mut ddpm::rng::seeded(1), &x).dim(), (2, 3));
+/// ```
+pub fn normal_like<D: ndarray::Dimension>(rng: &mut Rng, x: &ndarray::Array<f64, D>) -> ndarray::Array<f64, D> {
+    ndarray::Array::from_shape_simple_fn(x.raw_dim(), || StandardNormal.sample(rng))
+}
+
 /// `n` independent N(0, 1) draws.
 pub fn normal_vec(rng: &mut Rng, n: usize) -> Vec<f64> {
     (0..n).map(|_| StandardNormal.sample(rng)).collect()

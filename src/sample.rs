@@ -2,11 +2,11 @@
 //! function: the exact eps of a Gaussian mixture, or a network wrapped in a closure
 //! (Ho et al. 2020, Algorithm 2 and Eq. 11; notes 000, 002, 003; E20).
 
-use ndarray::{Array, ArrayD, Dimension, Zip};
+use ndarray::{Array, Dimension, Zip};
 
 use crate::posterior::ReverseVar;
-use crate::rng::{normal, Rng};
-use crate::{Error, NoiseSchedule, Result};
+use crate::rng::{normal_like, Rng};
+use crate::{NoiseSchedule, Result};
 
 /// How the mean of a reverse step is scaled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -69,12 +69,7 @@ where
     let mut x = x_t_start;
     for t in (1..=schedule.steps()).rev() {
         let eps_pred = eps_theta(&x, t)?;
-        let z = if t > 1 {
-            let z: ArrayD<f64> = normal(rng, x.shape());
-            z.into_dimensionality::<D>().map_err(|e| Error::Invalid(e.to_string()))?
-        } else {
-            Array::zeros(x.raw_dim())
-        };
+        let z = if t > 1 { normal_like(rng, &x) } else { Array::zeros(x.raw_dim()) };
         x = p_sample_step(schedule, &x, t, &eps_pred, &z, sigma, scale)?;
     }
     Ok(x)

@@ -4,7 +4,7 @@ use ndarray::Array1;
 use rand::Rng as _;
 
 use crate::forward::{q_coef_var, q_iterate, q_path, q_path_log_density, q_sample, q_step_coef_var, q_step_sample};
-use crate::rng::{normal, normal_vec, seeded};
+use crate::rng::{normal_like, normal_vec, seeded};
 use crate::stats::{ks_one_sample, ks_two_sample, mean_check, normal_cdf, var_check, Check, DEFAULT_SIGMAS};
 use crate::{NoiseSchedule, Result};
 
@@ -158,7 +158,7 @@ pub fn erratum2(seed: u64) -> Result<Vec<Check>> {
     let s = NoiseSchedule::linear(1000)?;
     let t = 100;
     let x0 = Array1::from_elem(1000, 0.8);
-    let eps = normal(&mut seeded(seed), &[1000]).into_dimensionality().expect("1-D");
+    let eps = normal_like(&mut seeded(seed), &x0);
     let mut x = x0.clone();
     for step in 1..=t {
         x = q_step_sample(&s, &x, step, &eps)?;
