@@ -25,6 +25,20 @@ pub fn normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
     normal_log_pdf(x, mean, var).exp()
 }
 
+/// Points (x, N(x; mean, var)) of the density curve over mean ± 5 standard deviations, 201 of
+/// them: the curve a histogram of draws is compared with.
+///
+/// ```
+/// let (xs, ys) = ddpm::stats::normal_density_curve(0.0, 1.0);
+/// assert_eq!((xs.len(), xs[100], ys[100]), (201, 0.0, ddpm::stats::normal_pdf(0.0, 0.0, 1.0)));
+/// ```
+pub fn normal_density_curve(mean: f64, var: f64) -> (Vec<f64>, Vec<f64>) {
+    let sd = var.sqrt();
+    let xs: Vec<f64> = (0..=200).map(|i| mean - 5.0 * sd + i as f64 * 10.0 * sd / 200.0).collect();
+    let ys: Vec<f64> = xs.iter().map(|&x| normal_pdf(x, mean, var)).collect();
+    (xs, ys)
+}
+
 /// The standard normal CDF Phi(z) = (1 + erf(z / sqrt 2)) / 2, through erfc for accuracy in the tails.
 ///
 /// ```
