@@ -34,6 +34,7 @@ pub mod nn;
 pub mod objective;
 pub mod posterior;
 pub mod rng;
+pub mod run;
 pub mod sample;
 pub mod schedule;
 pub mod stats;

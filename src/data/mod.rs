@@ -13,6 +13,7 @@
 
 pub mod idx;
 pub mod mnist;
+pub mod npy;
 pub mod photo;
 pub mod scale;
 pub mod toy;

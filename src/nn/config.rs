@@ -71,6 +71,14 @@ impl Default for UNetConfig {
 }
 
 impl UNetConfig {
+    /// The U-Net `ddpm train --data mnist` trains by default: the default's three levels and
+    /// attention at 7x7, at half the width (16, 32, 32 channels) and one block a level, no
+    /// dropout: 280 177 parameters, about 4x faster a step than the default on a CPU, so that
+    /// a run of 1500 steps at batch 64 ends within half an hour on two cores.
+    pub fn mnist_fast() -> Self {
+        Self { base_channels: 16, blocks_per_level: 1, dropout: 0.0, ..Self::default() }
+    }
+
     /// The smallest useful U-Net, for tests and quick notebooks: grey `image_size` x `image_size`
     /// images, two levels of 8 and 16 channels, one block a level, no attention, no dropout.
     pub fn tiny(image_size: usize) -> Self {

@@ -17,7 +17,7 @@ use crate::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// Gradient steps to run ("repeat ... until converged").
+    /// The step to train up to ("repeat ... until converged"): a run stops at step `steps`.
     pub steps: usize,
     /// Samples x_0 per step.
     pub batch_size: usize,

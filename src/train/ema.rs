@@ -34,6 +34,14 @@ impl Ema {
         Ok(Self { decay, tensors })
     }
 
+    /// An average restored from saved tensors (a checkpoint's EMA), by variable name.
+    pub fn from_tensors(decay: f64, tensors: impl IntoIterator<Item = (String, Tensor)>) -> Result<Self> {
+        if !(0.0..=1.0).contains(&decay) {
+            invalid!("ema decay must be in [0, 1], got {decay}");
+        }
+        Ok(Self { decay, tensors: tensors.into_iter().collect() })
+    }
+
     /// The decay d.
     pub fn decay(&self) -> f64 {
         self.decay

@@ -13,7 +13,8 @@
 //! - [`step`]: [`NoisedBatch`] (lines 2-4 made explicit) and [`loss`] (line 5's objective);
 //! - [`trainer`]: [`Trainer`], the gradient step (AdamW, warm-up, clipping, NaN stop);
 //! - [`ema`]: [`Ema`], the moving average of the weights used for sampling;
-//! - [`run`]: [`DataSource`] and [`Trainer::train`], the loop with progress lines and a CSV.
+//! - [`run`]: [`DataSource`] and [`Trainer::train`], the loop with progress and a CSV;
+//! - [`progress`]: a bar in a terminal, a line every N steps in a notebook.
 //!
 //! All randomness (batches, t, eps, label dropout) comes from one generator seeded with
 //! `TrainConfig::seed`: the same seed gives the same loss curve, bit for bit, on the CPU.
@@ -36,12 +37,14 @@
 
 pub mod config;
 pub mod ema;
+pub mod progress;
 pub mod run;
 pub mod step;
 pub mod trainer;
 
 pub use config::TrainConfig;
 pub use ema::Ema;
-pub use run::DataSource;
+pub use progress::{Progress, ProgressStyle};
+pub use run::{Control, DataSource};
 pub use step::{loss, NoisedBatch};
 pub use trainer::{StepStats, Trainer};

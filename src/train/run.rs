@@ -1,14 +1,14 @@
 //! The loop of Algorithm 1 (Ho et al. 2020): "repeat ... until converged", here for a fixed
-//! number of steps, over MNIST or toy 2-D data, with a progress line every `log_every` steps and
-//! the loss history as CSV.
+//! number of steps, over MNIST or toy 2-D data, with progress (a bar in a terminal, a line every
+//! `log_every` steps elsewhere) and the loss history as CSV.
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use rand::Rng as _;
 
+use super::progress::{Progress, ProgressStyle};
 use super::trainer::Trainer;
 use crate::data::{Mnist, ToyData};
 use crate::nn::EpsModel;
@@ -49,44 +49,66 @@ impl DataSource<'_> {
     }
 }
 
+/// What the caller of [`Trainer::train_with`] says after each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop after this step (e.g. Ctrl-C); `train_with` returns the losses so far.
+    Stop,
+}
+
 impl<M: EpsModel> Trainer<M> {
-    /// Runs `config.steps` steps of Algorithm 1 on `data` and returns the loss of each step.
-    ///
-    /// Every `log_every` steps a line goes to stdout with the step, the mean loss of the last
-    /// `log_every` steps, steps per second and the time left. With `csv`, the history is written
-    /// there as `step,loss,lr` (also when a non-finite loss stops the run: then up to the last
-    /// good step, and the error is returned).
+    /// Runs Algorithm 1 on `data` from the current step up to step `config.steps` and returns the
+    /// loss of each step taken. See [`Trainer::train_with`].
     pub fn train(&mut self, data: &DataSource, device: &Device, csv: Option<&Path>) -> Result<Vec<f32>> {
+        self.train_with(data, device, csv, ProgressStyle::auto(self.config().log_every), |_, _| Ok(Control::Continue))
+    }
+
+    /// Runs Algorithm 1 on `data` from step `self.step() + 1` up to step `config.steps` (a new
+    /// trainer starts at 0; a resumed one where its checkpoint was), calling `after_step` after
+    /// every step (to save checkpoints, or to stop early).
+    ///
+    /// Progress is shown in `style` (a bar in a terminal, a line every `log_every` steps in a
+    /// notebook). With `csv`, the history is written there as `step,loss,lr`: rows of earlier
+    /// steps already in the file are kept (a resumed run appends), later ones replaced. The
+    /// CSV is written also when a non-finite loss stops the run (up to the last good step), and
+    /// the error is returned.
+    pub fn train_with(
+        &mut self,
+        data: &DataSource,
+        device: &Device,
+        csv: Option<&Path>,
+        style: ProgressStyle,
+        mut after_step: impl FnMut(&Self, &super::StepStats) -> Result<Control>,
+    ) -> Result<Vec<f32>> {
         let config = self.config().clone();
         let first = self.step() + 1;
-        let mut history = Vec::with_capacity(config.steps);
-        let start = Instant::now();
+        let mut history = Vec::with_capacity(config.steps.saturating_sub(self.step()));
+        let mut progress = Progress::new(style, config.log_every, first, config.steps);
         let mut outcome = Ok(());
-        // Algorithm 1, line 1: repeat (for `steps` steps) ... line 6: until converged.
-        for k in 0..config.steps {
+        // Algorithm 1, line 1: repeat ... line 6: until converged (here: until step `steps`).
+        while self.step() < config.steps {
             // Line 2: x_0 ~ q(x_0); lines 3-5 in `training_step`.
-            let step = self.draw_and_step(data, device);
-            match step {
-                Ok(stats) => history.push(stats.loss),
+            let stats = match self.draw_and_step(data, device) {
+                Ok(stats) => stats,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            history.push(stats.loss);
+            progress.update(stats.step, &history);
+            match after_step(self, &stats) {
+                Ok(Control::Continue) => {}
+                Ok(Control::Stop) => break,
                 Err(e) => {
                     outcome = Err(e);
                     break;
                 }
             }
-            let done = k + 1;
-            if config.log_every > 0 && (done % config.log_every == 0 || done == config.steps) {
-                println!(
-                    "{}",
-                    progress_line(
-                        &history,
-                        config.log_every,
-                        first + k,
-                        start.elapsed().as_secs_f64(),
-                        done,
-                        config.steps
-                    )
-                );
-            }
+        }
+        if self.step() < config.steps {
+            progress.finish();
         }
         if let Some(path) = csv {
             write_csv(path, first, &history, |s| config.lr_at(s))?;
@@ -101,26 +123,32 @@ impl<M: EpsModel> Trainer<M> {
     }
 }
 
-/// "step 200/1000  loss 0.0812  12.3 steps/s  ETA 65 s": the loss is the mean of the last
-/// `window` steps.
-fn progress_line(history: &[f32], window: usize, step: usize, elapsed: f64, done: usize, total: usize) -> String {
-    let recent = &history[history.len().saturating_sub(window)..];
-    let mean = recent.iter().map(|&l| l as f64).sum::<f64>() / recent.len().max(1) as f64;
-    let rate = done as f64 / elapsed.max(1e-9);
-    let eta = (total - done) as f64 / rate;
-    format!("step {step} ({done}/{total})  loss {mean:.5}  {rate:.2} steps/s  ETA {eta:.0} s")
-}
-
-/// Writes `step,loss,lr`, one row per step from `first`.
+/// Writes `step,loss,lr`, one row per step from `first`, after the rows of steps before `first`
+/// already in the file; through a temporary file and a rename, so the old history is never lost.
 fn write_csv(path: &Path, first: usize, history: &[f32], lr_at: impl Fn(usize) -> f64) -> Result<()> {
     let io = |e| Error::io(path, e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    writeln!(out, "step,loss,lr").map_err(io)?;
-    for (i, loss) in history.iter().enumerate() {
-        writeln!(out, "{},{},{}", first + i, loss, lr_at(first + i)).map_err(io)?;
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(e)),
+    };
+    let tmp = path.with_extension("csv.tmp");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
+        writeln!(out, "step,loss,lr").map_err(io)?;
+        for row in old.lines().skip(1) {
+            let step = row.split(',').next().and_then(|s| s.parse::<usize>().ok());
+            if step.is_some_and(|s| s < first) {
+                writeln!(out, "{row}").map_err(io)?;
+            }
+        }
+        for (i, loss) in history.iter().enumerate() {
+            writeln!(out, "{},{},{}", first + i, loss, lr_at(first + i)).map_err(io)?;
+        }
+        out.flush().map_err(io)?;
     }
-    out.flush().map_err(io)
+    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -97,6 +97,23 @@ impl<M: EpsModel> Trainer<M> {
     pub fn rng(&mut self) -> &mut Rng {
         &mut self.rng
     }
+    /// Continues a run whose weights (already in the variables) reached step `step`, with its
+    /// saved EMA. The generator is re-seeded from (seed, step), so a resumed run is reproducible;
+    /// AdamW's moment estimates start again from zero (they are not saved).
+    pub fn resume_at(&mut self, step: usize, ema: Ema) -> Result<()> {
+        let names: Vec<String> = self.ema.tensors().into_keys().collect();
+        for name in &names {
+            match (self.ema.get(name), ema.get(name)) {
+                (Some(a), Some(b)) if a.dims() == b.dims() => {}
+                _ => invalid!("the saved EMA does not match the model at variable {name:?}"),
+            }
+        }
+        self.ema = ema;
+        self.step = step;
+        self.rng = seeded(self.config.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Ok(())
+    }
+
     /// The model, the variables and the EMA, when training is over.
     pub fn into_parts(self) -> (M, VarMap, Ema) {
         (self.model, self.varmap, self.ema)

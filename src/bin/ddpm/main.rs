@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod sample_cmd;
+mod train_cmd;
+
 use ddpm::data::Color;
 use ddpm::schedule::{ScheduleKind, TABLE_COLUMNS};
 use ddpm::{figures, verify, NoiseSchedule, Result};
@@ -75,6 +78,10 @@ enum Command {
         #[arg(long, default_value = "strip.png")]
         out: PathBuf,
     },
+    /// Train a DDPM (Algorithm 1) on MNIST or toy data, with checkpoints; Ctrl-C saves one and stops.
+    Train(train_cmd::TrainArgs),
+    /// Draw samples from a trained run (Algorithm 2, or DDIM), as a picture and optionally .npy.
+    Sample(sample_cmd::SampleArgs),
     /// Check every equation of the course notes numerically; exit status 1 if any check fails.
     Verify {
         /// The seed of every random draw (the default gives the documented table).
@@ -141,6 +148,8 @@ fn run(command: Command) -> Result<ExitCode> {
             let strip = figures::forward_strip(&photo, &kinds, steps, &ts, seed)?;
             save(&strip, &out)?;
         }
+        Command::Train(args) => train_cmd::train(args)?,
+        Command::Sample(args) => sample_cmd::sample(args)?,
         Command::Verify { seed, only } => {
             let mut table = verify::all(seed)?;
             if let Some(prefix) = only {

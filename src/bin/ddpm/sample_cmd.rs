@@ -1,0 +1,191 @@
+//! `ddpm sample`: Algorithm 2 or DDIM from a trained run, as an image grid (or a scatter plot for
+//! toy data), optionally a float32 .npy and the trajectory of x_t and of the predicted x_0.
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::display::{grid, strip, Scatter};
+use ddpm::posterior::ReverseVar;
+use ddpm::run::{self, Model};
+use ddpm::sample::{output, Guidance, Prediction, SampleConfig, Sampler};
+use ddpm::Result;
+
+/// Draw samples from a trained run (Algorithm 2 of Ho et al. 2020, or DDIM).
+#[derive(clap::Args)]
+pub struct SampleArgs {
+    /// The run's folder, as written by ddpm train.
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// ddpm (ancestral, every step) or ddim.
+    #[arg(long, default_value = "ddpm")]
+    sampler: String,
+    /// DDIM only: the number of steps K (default 50).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// DDIM only: eta (0: deterministic; default 0).
+    #[arg(long, default_value_t = 0.0)]
+    eta: f64,
+    /// ddpm only: sigma_t^2 = beta (default) or beta-tilde.
+    #[arg(long, default_value = "beta")]
+    sigma: String,
+    /// Do not clip the predicted x_0 to [-1, 1] (then the ancestral step is Algorithm 2 exactly).
+    #[arg(long)]
+    no_clip: bool,
+    /// Seed of x_T and of every z.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Class-conditional runs: the digit to draw (default: 0-9 in turn).
+    #[arg(long)]
+    class: Option<u32>,
+    /// Classifier-free guidance weight w >= 0 (class-conditional runs; default 0).
+    #[arg(long, default_value_t = 0.0)]
+    guidance: f64,
+    /// Samples drawn at once (memory); the samples do not depend on it.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// auto, cpu, cuda or metal.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// The picture: a grid of images, or a scatter plot for toy data (PNG).
+    #[arg(long, default_value = "samples.png")]
+    out: PathBuf,
+    /// Also write the samples as float32 .npy, shape (N, C, H, W) (or (N, D)), values in [0, 1].
+    #[arg(long)]
+    npy: Option<PathBuf>,
+    /// Also write the trajectory of the first 8 samples (x_t above, predicted x_0 below) at these
+    /// steps, e.g. 1000,750,500,250,100,1 (images only).
+    #[arg(long)]
+    trajectory: Option<PathBuf>,
+    /// The steps of --trajectory, comma-separated.
+    #[arg(long, default_value = "1000,800,600,400,200,100,50,1")]
+    trajectory_at: String,
+}
+
+pub fn sample(args: SampleArgs) -> Result<()> {
+    let device = select(args.device.parse::<DeviceChoice>()?)?;
+    let (model, spec, meta) = run::load_model(&args.run, &device)?;
+    let schedule = spec.schedule.build()?;
+    if args.n == 0 || args.batch == 0 {
+        ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);
+    }
+    let sampler = match args.sampler.as_str() {
+        "ddpm" | "ancestral" if args.steps.is_none_or(|k| k == schedule.steps()) => {
+            Sampler::Ancestral { sigma: args.sigma.replace('-', "_").parse::<ReverseVar>()? }
+        }
+        "ddpm" | "ancestral" => {
+            ddpm::invalid!("--steps is for --sampler ddim; ddpm runs all T = {} steps", schedule.steps())
+        }
+        "ddim" => Sampler::Ddim { steps: args.steps.unwrap_or(50.min(schedule.steps())), eta: args.eta },
+        other => ddpm::invalid!("unknown sampler {other:?}; allowed: ddpm, ddim"),
+    };
+    let record_at = if args.trajectory.is_some() { parse_steps(&args.trajectory_at)? } else { Vec::new() };
+    let config = SampleConfig { sampler, clip_x0: !args.no_clip, seed: args.seed, record_at };
+    config.validate(&schedule)?;
+    let classes = classes(&model, &args)?;
+    println!(
+        "sampling {} from {} (step {}) with {sampler} on {}{}",
+        args.n,
+        args.run.display(),
+        meta.step,
+        describe(&device),
+        if classes.is_some() { format!(", guidance w = {}", args.guidance) } else { String::new() }
+    );
+    let prediction = Prediction { model: &model, parameterisation: spec.train.target };
+    let mut chunks = Vec::new();
+    let mut trajectory = None;
+    for (i, start) in (0..args.n).step_by(args.batch).enumerate() {
+        let b = args.batch.min(args.n - start);
+        let mut shape = vec![b];
+        shape.extend(model.sample_shape());
+        let guidance = match &classes {
+            Some(c) => Some(Guidance {
+                class: Tensor::from_vec(c[start..start + b].to_vec(), b, &device)?,
+                scale: args.guidance,
+                null_class: model.null_class(),
+            }),
+            None => None,
+        };
+        // Chunk i has its own seed, so chunks never share noise.
+        let chunk_config = SampleConfig { seed: args.seed.wrapping_add(i as u64 * 0x9E37_79B9), ..config.clone() };
+        let every = (chunk_config.timesteps(&schedule)?.len() / 10).max(1);
+        let (x, traj) = ddpm::sample::sample(
+            &prediction,
+            &schedule,
+            &shape,
+            guidance.as_ref(),
+            &chunk_config,
+            &device,
+            |done, total| {
+                if done % every == 0 || done == total {
+                    println!("  samples {}..{}: step {done}/{total}", start + 1, start + b);
+                }
+            },
+        )?;
+        chunks.push(x);
+        trajectory.get_or_insert(traj);
+    }
+    let x = Tensor::cat(&chunks, 0)?;
+    write_outputs(&args, &model, &x, trajectory.unwrap_or_default())
+}
+
+/// The class of each sample: --class for all, or 0, 1, ..., 9 in turn; None when unconditional.
+fn classes(model: &Model, args: &SampleArgs) -> Result<Option<Vec<u32>>> {
+    match (model.num_classes(), args.class) {
+        (None, Some(_)) => ddpm::invalid!("--class needs a class-conditional run (ddpm train --class-conditional)"),
+        (None, None) if args.guidance != 0.0 => ddpm::invalid!("--guidance needs a class-conditional run"),
+        (None, None) => Ok(None),
+        (Some(k), Some(c)) if c as usize >= k => ddpm::invalid!("--class must be in 0..{k}, got {c}"),
+        (Some(_), Some(c)) => Ok(Some(vec![c; args.n])),
+        (Some(k), None) => Ok(Some((0..args.n).map(|i| (i % k) as u32).collect())),
+    }
+}
+
+fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm::sample::Trajectory) -> Result<()> {
+    match model {
+        Model::Unet(_) => {
+            let images = output::to_images(x)?;
+            let cols = (images.len() as f64).sqrt().ceil() as usize;
+            grid(&images, cols, None, 2)?.save(&args.out)?;
+        }
+        Model::Mlp(_) => {
+            let points = output::to_points(x)?;
+            let xy: Vec<(f64, f64)> = points.iter().map(|p| (p[0], p.get(1).copied().unwrap_or(0.0))).collect();
+            Scatter::new(format!("{} samples", xy.len())).points("samples", &xy).to_png(700, 700)?.save(&args.out)?;
+        }
+    }
+    println!("wrote {}", args.out.display());
+    if let Some(path) = &args.npy {
+        ddpm::data::npy::write_f32(path, x.dims(), &output::to_unit_interval(x)?)?;
+        println!("wrote {} (float32, shape {:?}, values in [0, 1])", path.display(), x.dims());
+    }
+    if let Some(path) = &args.trajectory {
+        if !matches!(model, Model::Unet(_)) {
+            ddpm::invalid!("--trajectory draws images; this run's samples are points");
+        }
+        let show = x.dim(0)?.min(8);
+        let captions: Vec<String> = trajectory.t.iter().map(|t| format!("t = {t}")).collect();
+        let mut rows = Vec::new();
+        for i in 0..show {
+            let pick = |ts: &[Tensor]| -> Result<Vec<_>> {
+                ts.iter().map(|x| Ok(output::to_images(&x.narrow(0, i, 1)?)?.remove(0))).collect()
+            };
+            rows.push((format!("x_t #{}", i + 1), pick(&trajectory.xt)?));
+            rows.push((format!("x0_pred #{}", i + 1), pick(&trajectory.x0_pred)?));
+        }
+        strip(&rows, &captions, 2)?.save(path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn parse_steps(text: &str) -> Result<Vec<usize>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|e| ddpm::Error::Invalid(format!("--trajectory-at: {s:?}: {e}"))))
+        .collect()
+}

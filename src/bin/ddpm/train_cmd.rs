@@ -1,0 +1,168 @@
+//! `ddpm train`: Algorithm 1 on MNIST or toy data, with checkpoints, Ctrl-C and --resume.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::run::{self, DataSpec, ModelSpec, RunEnd, RunOptions, RunSpec};
+use ddpm::train::ProgressStyle;
+use ddpm::Result;
+
+/// Train a DDPM (Algorithm 1 of Ho et al. 2020) and write checkpoints into --out.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The data: mnist, toy-ring, toy-moons or toy-swiss-roll.
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// The run's folder (default runs/DATA): checkpoints and loss.csv go there.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Train up to this step (default: 1500 for mnist, 3000 for toy data). With --resume, a larger
+    /// number extends the run.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Samples per step (default: 64 for mnist, 256 for toy data).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Peak learning rate of AdamW (default 1e-3).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// auto (a GPU when the build has one and it is present), cpu, cuda or metal.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Seed of the weights, the batches, t and eps (default 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Continue the run in --out from its last checkpoint, with its own settings.
+    #[arg(long)]
+    resume: bool,
+    /// MNIST only: condition on the digit (with 10 % label dropout, for classifier-free guidance).
+    #[arg(long)]
+    class_conditional: bool,
+    /// What the network predicts: eps (default), x0 or v.
+    #[arg(long)]
+    target: Option<String>,
+    /// The noise schedule: linear (default), cosine, quadratic or sigmoid.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// A checkpoint every this many steps (default 250 for mnist; 0: only at the end).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// A progress line every this many steps when stdout is not a terminal.
+    #[arg(long)]
+    log_every: Option<usize>,
+    /// The folder holding mnist/ (default: the project's data/).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let data: DataSpec = args.data.parse()?;
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(data.to_string()));
+    let device = select(args.device.parse::<DeviceChoice>()?)?;
+    let resuming = args.resume && ddpm::checkpoint::latest_step(&out)?.is_some();
+    let (mut spec, model) = if resuming {
+        let (meta, spec, model) = run::load_run_spec(&out)?;
+        if spec.data != data.to_string() {
+            ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), spec.data);
+        }
+        println!("resuming {} from step {}", out.display(), meta.step);
+        (spec, model)
+    } else {
+        let (mut spec, model) = RunSpec::default_for(data, args.class_conditional)?;
+        if let Some(kind) = &args.schedule {
+            spec.schedule.kind = kind.clone();
+        }
+        if let Some(target) = &args.target {
+            spec.train.target = target.parse()?;
+        }
+        if let Some(seed) = args.seed {
+            spec.train.seed = seed;
+        }
+        (spec, model)
+    };
+    if resuming && (args.schedule.is_some() || args.target.is_some() || args.seed.is_some() || args.class_conditional) {
+        ddpm::invalid!("--schedule, --target, --seed and --class-conditional cannot change a run being resumed");
+    }
+    apply_overrides(&mut spec, &args);
+    spec.train.validate()?;
+    spec.schedule.build()?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting without a last checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| ddpm::Error::Invalid(format!("cannot install the Ctrl-C handler: {e}")))?;
+
+    println!("{}", header(&spec, &model, &describe(&device), &out));
+    let options = RunOptions {
+        resume: args.resume,
+        data_dir: args.data_dir.clone(),
+        stop: Some(stop),
+        progress: ProgressStyle::auto(spec.train.log_every),
+    };
+    let report = run::train_run(&out, &spec, &model, &device, &options)?;
+    let tail = &report.losses[report.losses.len().saturating_sub(50)..];
+    let tail_mean = tail.iter().map(|&l| l as f64).sum::<f64>() / tail.len().max(1) as f64;
+    let what = match report.end {
+        RunEnd::Finished => "done",
+        RunEnd::Interrupted => "interrupted",
+    };
+    println!(
+        "{what}: steps {}..={} in {:.0} s, mean loss of the last {} steps {tail_mean:.5}; checkpoint (step {}) in {}",
+        report.first_step,
+        report.last_step,
+        report.seconds,
+        tail.len(),
+        report.last_step,
+        out.display()
+    );
+    match report.end {
+        RunEnd::Finished => println!("sample from it: ddpm sample --run {} --n 64 --out samples.png", out.display()),
+        RunEnd::Interrupted => println!("continue it: ddpm train --data {data} --out {} --resume", out.display()),
+    }
+    Ok(())
+}
+
+fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) {
+    if let Some(steps) = args.steps {
+        spec.train.steps = steps;
+    }
+    if let Some(batch) = args.batch {
+        spec.train.batch_size = batch;
+    }
+    if let Some(lr) = args.lr {
+        spec.train.lr = lr;
+    }
+    if let Some(every) = args.checkpoint_every {
+        spec.checkpoint_every = every;
+    }
+    if let Some(every) = args.log_every {
+        spec.train.log_every = every;
+    }
+}
+
+fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path) -> String {
+    let network = match model {
+        ModelSpec::Unet(c) => format!(
+            "U-Net (channels {} x {:?}, {} block(s) a level, attention at {:?}{})",
+            c.base_channels,
+            c.channel_mults,
+            c.blocks_per_level,
+            c.attention_resolutions,
+            if c.num_classes.is_some() { ", class-conditional" } else { "" }
+        ),
+        ModelSpec::Mlp(c) => format!("MLP ({} layers of {})", c.layers, c.hidden),
+    };
+    let t = &spec.train;
+    format!(
+        "training a {network} on {} to step {}, batch {}, lr {:e}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
+        spec.data, t.steps, t.batch_size, t.lr, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
+    )
+}

@@ -1,0 +1,178 @@
+//! A training run on disk (`ddpm train`): Algorithm 1 with a checkpoint every N steps, at the
+//! end and on Ctrl-C, `--resume` from the last checkpoint, and the loss history as CSV.
+//!
+//! ```text
+//! runs/NAME/
+//!   checkpoint.json, weights.safetensors, ema.safetensors   (see `checkpoint`)
+//!   loss.csv                                                 step,loss,lr, one row per step
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Device;
+
+use super::model::Model;
+use super::spec::{DataSpec, ModelSpec, RunSpec};
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::{Mnist, Split};
+use crate::nn::EpsModel;
+use crate::train::{Control, DataSource, Ema, ProgressStyle, Trainer};
+use crate::{Error, Result};
+
+/// The loss history's file name in a run folder.
+pub const LOSS_FILE: &str = "loss.csv";
+
+/// How a run is carried out (not saved with it).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Continue from the checkpoint in the folder. Without it, a folder that already holds a
+    /// checkpoint is an error (nothing is overwritten).
+    pub resume: bool,
+    /// The folder holding mnist/ (default: [`crate::data::default_data_dir`]).
+    pub data_dir: Option<PathBuf>,
+    /// Set (e.g. by a Ctrl-C handler) to stop after the current step with a checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// How progress is shown.
+    pub progress: ProgressStyle,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { resume: false, data_dir: None, stop: None, progress: ProgressStyle::Silent }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It reached its last step.
+    Finished,
+    /// It was stopped (Ctrl-C) and saved a checkpoint.
+    Interrupted,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The first step taken in this call (1 for a new run).
+    pub first_step: usize,
+    /// The step of the last checkpoint written.
+    pub last_step: usize,
+    /// The losses of the steps taken in this call.
+    pub losses: Vec<f32>,
+    pub end: RunEnd,
+    /// Wall time of this call.
+    pub seconds: f64,
+}
+
+/// Reads what a run folder says about its run: the checkpoint's metadata, the run and the network.
+pub fn load_run_spec(dir: &Path) -> Result<(Checkpoint, RunSpec, ModelSpec)> {
+    let (meta, _, _) = checkpoint::load(dir, &Device::Cpu)?;
+    let spec: RunSpec = meta.training_config()?;
+    let model: ModelSpec = meta.model_config()?;
+    Ok((meta, spec, model))
+}
+
+/// Trains `model` as `spec` says, into the folder `out`: see the [module docs](self).
+///
+/// With `options.resume` and a checkpoint in `out`, the weights, the EMA and the step come from
+/// it (its network must be `model`) and training goes on up to `spec.train.steps`. A loss that
+/// becomes NaN or infinite stops the run with an error; the last checkpoint stays as it was.
+pub fn train_run(
+    out: &Path,
+    spec: &RunSpec,
+    model: &ModelSpec,
+    device: &Device,
+    options: &RunOptions,
+) -> Result<RunReport> {
+    let start = Instant::now();
+    let schedule = spec.schedule.build()?;
+    let existing = checkpoint::latest_step(out)?;
+    if existing.is_some() && !options.resume {
+        invalid!(
+            "{} already holds a checkpoint (step {}): pass --resume to continue it, or choose another --out",
+            out.display(),
+            existing.unwrap_or_default()
+        );
+    }
+    let (net, varmap) = Model::new_seeded(model, device, spec.train.seed)?;
+    let null_class = net.null_class();
+    let mut trainer = Trainer::new(net, varmap, schedule, spec.train.clone())?.with_null_class(null_class);
+    if let (true, Some(_)) = (options.resume, existing) {
+        let (meta, saved_spec, saved_model) = load_run_spec(out)?;
+        if &saved_model != model {
+            invalid!(
+                "the run in {} has a different network than the one asked for; resume it with its own settings",
+                out.display()
+            );
+        }
+        if saved_spec.data != spec.data || saved_spec.schedule != spec.schedule {
+            invalid!(
+                "the run in {} was trained on {} with another schedule or data; resume it with its own settings",
+                out.display(),
+                saved_spec.data
+            );
+        }
+        checkpoint::load_into(out, trainer.varmap())?;
+        let (_, _, ema) = checkpoint::load(out, device)?;
+        let ema = ema.ok_or_else(|| Error::Invalid(format!("{}: the checkpoint has no EMA weights", out.display())))?;
+        trainer.resume_at(meta.step as usize, Ema::from_tensors(spec.train.ema_decay, ema)?)?;
+    }
+    let first_step = trainer.step() + 1;
+    let mnist;
+    let data = match spec.data_spec()? {
+        DataSpec::Mnist => {
+            let dir = match &options.data_dir {
+                Some(d) => d.clone(),
+                None => crate::data::default_data_dir()?,
+            };
+            mnist = Mnist::load(dir.join("mnist"), Split::Train)?;
+            DataSource::Mnist { data: &mnist, labels: spec.class_conditional }
+        }
+        DataSpec::Toy(toy) => DataSource::Toy(toy),
+    };
+    let save = |trainer: &Trainer<Model>| save_checkpoint(out, spec, model, trainer);
+    let mut interrupted = false;
+    let mut last_saved = existing.unwrap_or(0) as usize;
+    let csv = out.join(LOSS_FILE);
+    let result = trainer.train_with(&data, device, Some(&csv), options.progress, |trainer, stats| {
+        let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        let due = spec.checkpoint_every > 0 && stats.step % spec.checkpoint_every == 0;
+        if stop || due || stats.step == spec.train.steps {
+            save(trainer)?;
+            last_saved = stats.step;
+        }
+        interrupted = stop;
+        Ok(if stop { Control::Stop } else { Control::Continue })
+    });
+    let losses = result.map_err(|e| match e {
+        Error::Invalid(m) if last_saved > 0 => {
+            Error::Invalid(format!("{m}; the last checkpoint (step {last_saved}) in {} is kept", out.display()))
+        }
+        e => e,
+    })?;
+    if last_saved < trainer.step() {
+        save(&trainer)?;
+        last_saved = trainer.step();
+    }
+    let end = if interrupted { RunEnd::Interrupted } else { RunEnd::Finished };
+    Ok(RunReport { first_step, last_step: last_saved, losses, end, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Saves the trainer's weights and EMA with the run's spec, atomically.
+fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, trainer: &Trainer<M>) -> Result<()> {
+    let meta = Checkpoint::new(trainer.step() as u64, spec.train.seed, model, spec)?;
+    checkpoint::save(out, &meta, trainer.varmap(), Some(&trainer.ema().tensors()))
+}
+
+/// The network of the run in `dir` with its EMA weights (what one samples from), on `device`,
+/// and the run's spec.
+pub fn load_model(dir: &Path, device: &Device) -> Result<(Model, RunSpec, Checkpoint)> {
+    let (meta, spec, model_spec) = load_run_spec(dir)?;
+    let (model, varmap) = Model::new_seeded(&model_spec, device, 0)?;
+    checkpoint::load_ema_into(dir, &varmap)?;
+    Ok((model, spec, meta))
+}

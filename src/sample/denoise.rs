@@ -1,0 +1,118 @@
+//! What a network's output says about x_t: the noise eps and the predicted x_0 (E21; note 001's
+//! "full noise removal"), from any parameterisation, with classifier-free guidance (E23).
+
+use candle_core::{DType, Tensor};
+
+use crate::nn::EpsModel;
+use crate::posterior::Parameterisation;
+use crate::{NoiseSchedule, Result};
+
+/// A network and what its output means (the target it was trained on).
+pub struct Prediction<'a, M: EpsModel> {
+    pub model: &'a M,
+    /// eps (Ho et al.), x0 or v; the posterior mean is not supported.
+    pub parameterisation: Parameterisation,
+}
+
+/// Classifier-free guidance (Ho and Salimans 2022, Eq. 6): with w = `scale`,
+///
+/// $$\tilde\epsilon = (1 + w)\,\epsilon_\theta(x_t, t, c) - w\,\epsilon_\theta(x_t, t, \varnothing)$$
+///
+/// w = 0 is plain class-conditional sampling (the unconditional pass is skipped).
+#[derive(Clone, Debug)]
+pub struct Guidance {
+    /// The requested class of each sample, (B,) u32.
+    pub class: Tensor,
+    /// The guidance weight w >= 0.
+    pub scale: f64,
+    /// The label meaning "no class" (`UNet::null_class`); needed when `scale` > 0.
+    pub null_class: Option<u32>,
+}
+
+/// The noise and the clean image implied by the network at (x_t, t).
+#[derive(Clone, Debug)]
+pub struct Denoised {
+    /// eps_pred, consistent with `x0`: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
+    pub eps: Tensor,
+    /// x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t) (Ho et al. 2020, Eq. 15),
+    /// clipped to [-1, 1] when asked.
+    pub x0: Tensor,
+}
+
+impl<M: EpsModel> Prediction<'_, M> {
+    /// The network's eps and x_0 at (x_t, t), one t for the whole batch. With `clip`, x_0 is
+    /// clipped to [-1, 1] and eps recomputed from it, so the pair stays consistent.
+    pub fn denoise(
+        &self,
+        schedule: &NoiseSchedule,
+        xt: &Tensor,
+        t: usize,
+        guidance: Option<&Guidance>,
+        clip: bool,
+    ) -> Result<Denoised> {
+        schedule.check_t(t)?;
+        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
+        let eps = self.guided_eps(schedule, xt, t, guidance)?;
+        // x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+        let x0 = ((xt - eps.affine(s, 0.0)?)? * (1.0 / a))?;
+        if !clip {
+            return Ok(Denoised { eps, x0 });
+        }
+        let x0 = x0.clamp(-1f32, 1f32)?;
+        // eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)
+        let eps = ((xt - x0.affine(a, 0.0)?)? * (1.0 / s))?;
+        Ok(Denoised { eps, x0 })
+    }
+
+    /// eps_theta(x_t, t[, c]), with guidance when asked.
+    fn guided_eps(
+        &self,
+        schedule: &NoiseSchedule,
+        xt: &Tensor,
+        t: usize,
+        guidance: Option<&Guidance>,
+    ) -> Result<Tensor> {
+        let b = xt.dim(0)?;
+        let t_batch = |n: usize| Tensor::full(t as u32, n, xt.device());
+        let Some(g) = guidance else {
+            return self.eps_of(schedule, xt, t, &self.model.eps_theta(xt, &t_batch(b)?, None, false)?);
+        };
+        if !(g.scale.is_finite() && g.scale >= 0.0) {
+            invalid!("the guidance scale w must be a finite number >= 0, got {}", g.scale);
+        }
+        if g.class.dims() != [b] {
+            invalid!("guidance needs one class per sample ({b}), got shape {:?}", g.class.dims());
+        }
+        let class = g.class.to_dtype(DType::U32)?;
+        if g.scale == 0.0 {
+            return self.eps_of(schedule, xt, t, &self.model.eps_theta(xt, &t_batch(b)?, Some(&class), false)?);
+        }
+        let Some(null) = g.null_class else {
+            invalid!("guidance scale {} > 0 needs the \"no class\" label; the model has none (trained without label dropout?)", g.scale);
+        };
+        // One pass over [x_t; x_t] with [c; no class], then split.
+        let x2 = Tensor::cat(&[xt, xt], 0)?;
+        let c2 = Tensor::cat(&[&class, &Tensor::full(null, b, xt.device())?], 0)?;
+        let out = self.model.eps_theta(&x2, &t_batch(2 * b)?, Some(&c2), false)?;
+        let eps_c = self.eps_of(schedule, xt, t, &out.narrow(0, 0, b)?)?;
+        let eps_u = self.eps_of(schedule, xt, t, &out.narrow(0, b, b)?)?;
+        Ok((eps_c.affine(1.0 + g.scale, 0.0)? - eps_u.affine(g.scale, 0.0)?)?)
+    }
+
+    /// The eps implied by the network's output `out` at (x_t, t), by its parameterisation.
+    fn eps_of(&self, schedule: &NoiseSchedule, xt: &Tensor, t: usize, out: &Tensor) -> Result<Tensor> {
+        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
+        match self.parameterisation {
+            Parameterisation::Eps => Ok(out.clone()),
+            // eps = (x_t - sqrt(alpha_bar) x_0) / sqrt(1 - alpha_bar)
+            Parameterisation::X0 => Ok(((xt - out.affine(a, 0.0)?)? * (1.0 / s))?),
+            // eps = sqrt(1 - alpha_bar) x_t + sqrt(alpha_bar) v (Salimans and Ho 2022)
+            Parameterisation::V => Ok((xt.affine(s, 0.0)? + out.affine(a, 0.0)?)?),
+            Parameterisation::Mean => {
+                invalid!(
+                    "sampling from a network that predicts the posterior mean is not supported; allowed: eps, x0, v"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Sampling: Algorithm 2 of Ho et al. 2020 (ancestral sampling; E20), DDIM (Song et al. 2021)
+//! and classifier-free guidance (Ho and Salimans 2022; E23).
+//!
+//! - [`array`]: Algorithm 2 on plain f64 arrays for any eps-predictor given as a function (the
+//!   exact eps of a Gaussian mixture, in the checks), with note 000's 1/alpha_t erratum on purpose;
+//! - [`config`]: [`Sampler`] (ancestral or DDIM) and [`SampleConfig`], checked, and the steps visited;
+//! - [`denoise`]: what a network's output means: eps and the predicted x_0 from any
+//!   parameterisation, with guidance;
+//! - [`network`]: [`sample`], the loop on candle tensors for a trained [`crate::nn::EpsModel`],
+//!   with the trajectory of x_t and of the predicted x_0 ("full noise removal", note 001; E21);
+//! - [`output`]: samples as images, points or values in [0, 1].
+//!
+//! Every draw of z comes from one generator seeded with [`SampleConfig::seed`]: the same seed
+//! gives the same samples.
+
+pub mod array;
+pub mod config;
+pub mod denoise;
+pub mod network;
+pub mod output;
+
+pub use array::{p_sample_loop, p_sample_step, MeanScale};
+pub use config::{SampleConfig, Sampler};
+pub use denoise::{Denoised, Guidance, Prediction};
+pub use network::{sample, Trajectory};

@@ -1,0 +1,36 @@
+//! Samples out of the network, as people look at them: images in [-1, 1] for the displays, and
+//! values in [0, 1] for `.npy` files.
+
+use candle_core::{DType, Tensor};
+use ndarray::Array3;
+
+use crate::Result;
+
+/// The images of a batch (B, C, H, W) as arrays (C, H, W) in f64, for `display::grid`.
+pub fn to_images(x: &Tensor) -> Result<Vec<Array3<f64>>> {
+    let (b, c, h, w) = match *x.dims() {
+        [b, c, h, w] => (b, c, h, w),
+        ref dims => invalid!("images must be a batch (B, C, H, W), got shape {dims:?}"),
+    };
+    let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let per = c * h * w;
+    (0..b)
+        .map(|i| {
+            let pixels: Vec<f64> = v[i * per..(i + 1) * per].iter().map(|&p| p as f64).collect();
+            Array3::from_shape_vec((c, h, w), pixels).map_err(|e| crate::Error::Invalid(e.to_string()))
+        })
+        .collect()
+}
+
+/// Samples mapped from the data range [-1, 1] to [0, 1] ((x + 1) / 2, clipped), flattened in
+/// C order: what `ddpm sample --npy` writes.
+pub fn to_unit_interval(x: &Tensor) -> Result<Vec<f32>> {
+    let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    Ok(v.into_iter().map(|p| ((p + 1.0) / 2.0).clamp(0.0, 1.0)).collect())
+}
+
+/// The rows of a batch of points (B, D) as f64 vectors, for scatter plots.
+pub fn to_points(x: &Tensor) -> Result<Vec<Vec<f64>>> {
+    let rows: Vec<Vec<f32>> = x.to_dtype(DType::F32)?.to_vec2()?;
+    Ok(rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+}
