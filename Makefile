@@ -4,7 +4,7 @@
 #   make lab     open the notebooks in JupyterLab, with a warm compile cache
 #   make test    cargo test, then every notebook headless with DDPM_QUICK=1 (what CI runs)
 #   make book    every notebook in full, as HTML in target/book/ (index.html)
-#   make bench   cargo bench
+#   make bench   cargo bench (make bench-torch: the same U-Net in PyTorch, in its own venv)
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
 # project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
@@ -32,7 +32,7 @@ RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench clean-evcxr
+.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch clean-evcxr
 
 help:
 	@sed -n '3,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
@@ -89,6 +89,21 @@ book: setup
 
 bench:
 	cargo bench
+
+# The PyTorch reference (benches/torch_reference.py): the same U-Net, timed on the same machine.
+# Optional: torch goes into target/torch-venv only, never into .venv (plain PyPI, so on x86-64
+# Linux pip also brings torch's CUDA libraries, a few GB; the script runs on the CPU).
+TORCH_VENV := $(CURDIR)/target/torch-venv
+TORCH_STAMP := $(TORCH_VENV)/.torch.stamp
+
+$(TORCH_STAMP):
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --disable-pip-version-check -q torch numpy
+	touch $@
+
+bench-torch: $(TORCH_STAMP)
+	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config default --threads 2
+	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --threads 2
 
 # Frees the notebooks' compile cache (it is rebuilt on the next run: minutes).
 clean-evcxr:

@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod display;
+pub mod eval;
 pub mod figures;
 pub mod forward;
 pub mod mixture;

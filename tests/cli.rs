@@ -120,7 +120,105 @@ fn verify_passes_and_says_so() {
 #[test]
 fn help_explains_the_commands() {
     let text = stdout(&ddpm(&["--help"]));
-    for word in ["schedule", "plot", "forward", "verify"] {
+    for word in ["schedule", "plot", "forward", "train", "sample", "eval", "verify"] {
         assert!(text.contains(word), "{text}");
     }
+}
+
+/// Reads a float32 .npy file written by `ddpm sample --npy`: (shape, values).
+fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+    assert_eq!((10 + header_len) % 64, 0, "numpy aligns the data to 64 bytes");
+    let inside = &header[header.find("'shape': (").unwrap() + 10..header.find(')').unwrap()];
+    let shape: Vec<usize> =
+        inside.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let values = bytes[10 + header_len..].chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    (shape, values)
+}
+
+#[test]
+fn train_then_sample_a_toy_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("ring");
+    let run_s = run.to_str().unwrap();
+    let o =
+        ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--batch", "32", "--out", run_s, "--log-every", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("step 30/30") && text.contains("done: steps 1..=30"), "{text}");
+    // Again without --resume: refused, the run is kept.
+    let o = ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--out", run_s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already holds a checkpoint (step 30): pass --resume"), "{}", stderr(&o));
+    // --resume with more steps continues the count.
+    let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume"]);
+    assert!(o.status.success() && stdout(&o).contains("done: steps 31..=40"), "{}{}", stdout(&o), stderr(&o));
+
+    let png = dir.path().join("s.png");
+    let npy = dir.path().join("s.npy");
+    let o = ddpm(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "50",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "20",
+        "--out",
+        png.to_str().unwrap(),
+        "--npy",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(image::open(&png).is_ok());
+    let (shape, values) = read_npy_f32(&npy);
+    assert_eq!(shape, vec![50, 2]);
+    assert_eq!(values.len(), 100);
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn sample_and_eval_refuse_bad_requests_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("ring");
+    let run_s = run.to_str().unwrap();
+    let o = ddpm(&["train", "--data", "toy-ring", "--steps", "2", "--out", run_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: [(&[&str], &str); 7] = [
+        (&["sample", "--run", run_s, "--sampler", "euler"], "unknown sampler \"euler\"; allowed: ddpm, ddim"),
+        (&["sample", "--run", run_s, "--class", "3"], "--class needs a class-conditional run"),
+        (&["sample", "--run", run_s, "--sampler", "ddim", "--steps", "5000"], "DDIM steps must be in 1..=1000"),
+        (&["sample", "--run", run_s, "--steps", "10"], "--steps is for --sampler ddim"),
+        (&["sample", "--run", run_s, "--trajectory", "t.png", "--n", "2"], "--trajectory draws images"),
+        (&["eval", "--run", run_s], "ddpm eval judges MNIST runs"),
+        (&["train", "--data", "cifar"], "unknown data \"cifar\"; allowed: mnist, toy-ring"),
+    ];
+    for (args, expected) in cases {
+        let o = ddpm(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let missing = dir.path().join("no-run");
+    let o = ddpm(&["sample", "--run", missing.to_str().unwrap()]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("no-run"), "{}", stderr(&o));
+}
+
+#[test]
+fn asking_for_a_gpu_the_build_lacks_says_how_to_rebuild() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = ddpm(&["train", "--data", "toy-ring", "--device", "cuda", "--out", dir.path().join("r").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("rebuild with `--features cuda`"), "{}", stderr(&o));
+    let o = ddpm(&["train", "--data", "toy-ring", "--device", "tpu"]);
+    assert!(stderr(&o).contains("allowed: auto, cpu, cuda, metal"), "{}", stderr(&o));
 }

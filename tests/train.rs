@@ -241,7 +241,8 @@ fn ema_follows_its_formula() {
     let initial = Ema::new(&varmap, 1.0).unwrap().tensors();
     let run = |decay: f64| {
         let (mlp, varmap) = Mlp::new_seeded(&small_mlp(), &device, 0).unwrap();
-        let config = TrainConfig { ema_decay: decay, ..quiet(3, 16, 1e-2) };
+        // Without warm-up, so that decay 1 keeps the initial weights (warm-up: `ema_warms_up`).
+        let config = TrainConfig { ema_decay: decay, ema_warmup: false, ..quiet(3, 16, 1e-2) };
         let mut trainer = Trainer::new(mlp, varmap, NoiseSchedule::linear(100).unwrap(), config).unwrap();
         trainer.train(&DataSource::Toy(ToyData::Moons), &device, None).unwrap();
         trainer.into_parts()
@@ -286,4 +287,16 @@ fn ema_follows_its_formula() {
     }
     assert!(message(Ema::new(&varmap, 1.5)).contains("ema decay must be in [0, 1], got 1.5"));
     drop(mlp);
+}
+
+#[test]
+fn ema_warms_up_its_decay() {
+    // TensorFlow's ExponentialMovingAverage(num_updates=n): decay min(d, (1 + n) / (10 + n)).
+    let (_, varmap) = Mlp::new_seeded(&small_mlp(), &Device::Cpu, 0).unwrap();
+    let mut ema = Ema::new(&varmap, 0.999).unwrap().with_warmup(true);
+    assert_eq!(ema.current_decay(), 0.1);
+    ema.update(&varmap).unwrap();
+    assert_eq!(ema.current_decay(), 2.0 / 11.0);
+    assert_eq!(ema.clone().with_updates(990).current_decay(), 991.0 / 1000.0);
+    assert_eq!(ema.with_updates(100_000).current_decay(), 0.999);
 }

@@ -125,6 +125,21 @@ impl Mnist {
         Ok(Mnist { images, labels })
     }
 
+    /// The first `n` images and labels (all of them when there are fewer): a smaller data set
+    /// for quick runs.
+    ///
+    /// ```
+    /// let test = ddpm::data::Mnist::load_default(ddpm::data::Split::Test)?;
+    /// assert_eq!(test.take(100).len(), 100);
+    /// # Ok::<(), ddpm::Error>(())
+    /// ```
+    pub fn take(&self, n: usize) -> Mnist {
+        let n = n.min(self.len());
+        let per = self.images.rows * self.images.cols;
+        let images = IdxImages { n, pixels: self.images.pixels[..n * per].to_vec(), ..self.images.clone() };
+        Mnist { images, labels: self.labels[..n].to_vec() }
+    }
+
     /// Number of images (60 000 for train, 10 000 for test).
     pub fn len(&self) -> usize {
         self.images.n

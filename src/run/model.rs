@@ -10,7 +10,7 @@ use crate::Result;
 /// A U-Net or an MLP, built from a [`ModelSpec`].
 #[derive(Debug, Clone)]
 pub enum Model {
-    Unet(UNet),
+    Unet(Box<UNet>),
     Mlp(Mlp),
 }
 
@@ -20,7 +20,7 @@ impl Model {
         Ok(match spec {
             ModelSpec::Unet(config) => {
                 let (unet, varmap) = UNet::new_seeded(config, device, seed)?;
-                (Model::Unet(unet), varmap)
+                (Model::Unet(Box::new(unet)), varmap)
             }
             ModelSpec::Mlp(config) => {
                 let (mlp, varmap) = Mlp::new_seeded(config, device, seed)?;

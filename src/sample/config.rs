@@ -12,7 +12,7 @@ pub enum Sampler {
     /// Ho et al. 2020, Algorithm 2: every step t = T, ..., 1, with x_{t-1} = mu + sigma_t z and
     /// sigma_t^2 = beta_t or beta_tilde_t.
     Ancestral { sigma: ReverseVar },
-    /// Song et al. 2021 (DDIM), Eq. 12, on `steps` evenly spaced steps tau_1 < ... < tau_K = T:
+    /// Song et al. 2021 (DDIM), Eq. 12, on `steps` evenly spaced steps 1 = tau_1 < ... < tau_K = T:
     /// x_{s} = sqrt(alpha_bar_s) x0_pred + sqrt(1 - alpha_bar_s - sigma^2) eps_pred + sigma z,
     /// sigma = eta sqrt((1 - alpha_bar_s)/(1 - alpha_bar_t)) sqrt(1 - alpha_bar_t/alpha_bar_s).
     /// eta = 0 is deterministic; eta = 1 with K = T is ancestral sampling with beta_tilde.
@@ -42,7 +42,7 @@ impl fmt::Display for Sampler {
 /// use ddpm::sample::{SampleConfig, Sampler};
 /// let s = ddpm::NoiseSchedule::linear(1000).unwrap();
 /// let config = SampleConfig { sampler: Sampler::Ddim { steps: 4, eta: 0.0 }, ..Default::default() };
-/// assert_eq!(config.timesteps(&s).unwrap(), vec![1000, 750, 500, 250]);
+/// assert_eq!(config.timesteps(&s).unwrap(), vec![1000, 667, 334, 1]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SampleConfig {
@@ -83,13 +83,19 @@ impl SampleConfig {
     }
 
     /// The steps visited, from T down: every t for the ancestral sampler; for DDIM with K steps,
-    /// tau_i = floor(i T / K) for i = K, ..., 1 (distinct since T / K >= 1; tau_K = T).
+    /// K steps evenly spaced from T to 1, rounded: tau_i = round(1 + (i - 1)(T - 1)/(K - 1))
+    /// (distinct, since the spacing (T - 1)/(K - 1) is at least 1), and tau_1 = T when K = 1.
+    /// Ending at t = 1 leaves the last jump, to x_0, as small as Algorithm 2's.
     pub fn timesteps(&self, schedule: &NoiseSchedule) -> Result<Vec<usize>> {
         self.validate(schedule)?;
         let big_t = schedule.steps();
         Ok(match self.sampler {
             Sampler::Ancestral { .. } => (1..=big_t).rev().collect(),
-            Sampler::Ddim { steps, .. } => (1..=steps).rev().map(|i| i * big_t / steps).collect(),
+            Sampler::Ddim { steps: 1, .. } => vec![big_t],
+            Sampler::Ddim { steps, .. } => (0..steps)
+                .rev()
+                .map(|i| (1.0 + i as f64 * (big_t - 1) as f64 / (steps - 1) as f64).round() as usize)
+                .collect(),
         })
     }
 

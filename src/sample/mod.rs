@@ -8,18 +8,21 @@
 //!   parameterisation, with guidance;
 //! - [`network`]: [`sample`], the loop on candle tensors for a trained [`crate::nn::EpsModel`],
 //!   with the trajectory of x_t and of the predicted x_0 ("full noise removal", note 001; E21);
+//! - [`batched`]: many samples in chunks, with one class per sample;
 //! - [`output`]: samples as images, points or values in [0, 1].
 //!
 //! Every draw of z comes from one generator seeded with [`SampleConfig::seed`]: the same seed
 //! gives the same samples.
 
 pub mod array;
+pub mod batched;
 pub mod config;
 pub mod denoise;
 pub mod network;
 pub mod output;
 
 pub use array::{p_sample_loop, p_sample_step, MeanScale};
+pub use batched::{sample_batched, Batches};
 pub use config::{SampleConfig, Sampler};
 pub use denoise::{Denoised, Guidance, Prediction};
 pub use network::{sample, Trajectory};

@@ -32,6 +32,9 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Decay of the exponential moving average of the weights, in [0, 1].
     pub ema_decay: f64,
+    /// Warm the EMA's decay up as min(ema_decay, (1 + n) / (10 + n)) at update n, so that short
+    /// runs do not keep their random initial weights in the average (see `Ema`).
+    pub ema_warmup: bool,
     /// Seed of the one generator that draws batches, t, eps and label dropout.
     pub seed: u64,
     /// What the network predicts: eps (Ho et al.), x0 or v. Mean is not trained here.
@@ -54,6 +57,7 @@ impl Default for TrainConfig {
             grad_clip: Some(1.0),
             weight_decay: 0.0,
             ema_decay: 0.999,
+            ema_warmup: true,
             seed: 0,
             target: Parameterisation::Eps,
             label_dropout: 0.0,

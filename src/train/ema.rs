@@ -13,9 +13,16 @@ use crate::Result;
 /// $$\theta_{\rm EMA} \leftarrow d\,\theta_{\rm EMA} + (1 - d)\,\theta$$
 ///
 /// Decay d = 0 follows the weights exactly; d = 1 keeps the initial weights.
+///
+/// With warm-up, update n (counting from 0) uses min(d, (1 + n) / (10 + n)) instead of d, as
+/// TensorFlow's `ExponentialMovingAverage(num_updates=...)`: otherwise after n updates the
+/// random initial weights still weigh d^n in the average (0.995^250 = 0.29), and early samples
+/// are noise.
 #[derive(Debug, Clone)]
 pub struct Ema {
     decay: f64,
+    warmup: bool,
+    updates: u64,
     // Sorted by name, so that every loop over the variables runs in the same order.
     tensors: BTreeMap<String, Tensor>,
 }
@@ -31,7 +38,29 @@ impl Ema {
         for (name, var) in data.iter() {
             tensors.insert(name.clone(), var.as_tensor().detach().copy()?);
         }
-        Ok(Self { decay, tensors })
+        Ok(Self { decay, warmup: false, updates: 0, tensors })
+    }
+
+    /// Turns the warm-up of the decay on or off.
+    pub fn with_warmup(mut self, warmup: bool) -> Self {
+        self.warmup = warmup;
+        self
+    }
+
+    /// Counts `updates` updates as done (a run resumed at that step).
+    pub fn with_updates(mut self, updates: u64) -> Self {
+        self.updates = updates;
+        self
+    }
+
+    /// The decay the next update uses: d, or min(d, (1 + n) / (10 + n)) with warm-up.
+    pub fn current_decay(&self) -> f64 {
+        let n = self.updates as f64;
+        if self.warmup {
+            self.decay.min((1.0 + n) / (10.0 + n))
+        } else {
+            self.decay
+        }
     }
 
     /// An average restored from saved tensors (a checkpoint's EMA), by variable name.
@@ -39,7 +68,7 @@ impl Ema {
         if !(0.0..=1.0).contains(&decay) {
             invalid!("ema decay must be in [0, 1], got {decay}");
         }
-        Ok(Self { decay, tensors: tensors.into_iter().collect() })
+        Ok(Self { decay, warmup: false, updates: 0, tensors: tensors.into_iter().collect() })
     }
 
     /// The decay d.
@@ -47,17 +76,19 @@ impl Ema {
         self.decay
     }
 
-    /// One update, ema = d ema + (1 - d) w, for every variable of `varmap` (which must hold the
+    /// One update, ema = d ema + (1 - d) w (d from [`Ema::current_decay`]), for every variable of `varmap` (which must hold the
     /// same names and shapes as when the average was made).
     pub fn update(&mut self, varmap: &VarMap) -> Result<()> {
+        let decay = self.current_decay();
         let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
         for (name, ema) in self.tensors.iter_mut() {
             let Some(var) = data.get(name) else {
                 invalid!("the VarMap has no variable {name:?}, which the EMA holds");
             };
             let w = var.as_tensor().detach();
-            *ema = (ema.affine(self.decay, 0.0)? + w.affine(1.0 - self.decay, 0.0)?)?;
+            *ema = (ema.affine(decay, 0.0)? + w.affine(1.0 - decay, 0.0)?)?;
         }
+        self.updates += 1;
         Ok(())
     }
 

@@ -58,7 +58,7 @@ impl<M: EpsModel> Trainer<M> {
         let vars: Vec<Var> = named.into_iter().map(|(_, v)| v).collect();
         let params = ParamsAdamW { lr: config.lr_at(1), weight_decay: config.weight_decay, ..Default::default() };
         let optimizer = AdamW::new(vars.clone(), params)?;
-        let ema = Ema::new(&varmap, config.ema_decay)?;
+        let ema = Ema::new(&varmap, config.ema_decay)?.with_warmup(config.ema_warmup);
         let rng = seeded(config.seed);
         Ok(Self { model, varmap, vars, optimizer, ema, schedule, config, rng, step: 0, null_class: None })
     }
@@ -108,7 +108,7 @@ impl<M: EpsModel> Trainer<M> {
                 _ => invalid!("the saved EMA does not match the model at variable {name:?}"),
             }
         }
-        self.ema = ema;
+        self.ema = ema.with_warmup(self.config.ema_warmup).with_updates(step as u64);
         self.step = step;
         self.rng = seeded(self.config.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Ok(())

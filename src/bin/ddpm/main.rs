@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod eval_cmd;
 mod sample_cmd;
 mod train_cmd;
 
@@ -82,6 +83,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Draw samples from a trained run (Algorithm 2, or DDIM), as a picture and optionally .npy.
     Sample(sample_cmd::SampleArgs),
+    /// Evaluate a trained MNIST run: bits/dim, and a classifier's verdict on its samples.
+    Eval(eval_cmd::EvalArgs),
     /// Check every equation of the course notes numerically; exit status 1 if any check fails.
     Verify {
         /// The seed of every random draw (the default gives the documented table).
@@ -150,6 +153,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Train(args) => train_cmd::train(args)?,
         Command::Sample(args) => sample_cmd::sample(args)?,
+        Command::Eval(args) => eval_cmd::eval(args)?,
         Command::Verify { seed, only } => {
             let mut table = verify::all(seed)?;
             if let Some(prefix) = only {

@@ -8,7 +8,7 @@ use ddpm::device::{describe, select, DeviceChoice};
 use ddpm::display::{grid, strip, Scatter};
 use ddpm::posterior::ReverseVar;
 use ddpm::run::{self, Model};
-use ddpm::sample::{output, Guidance, Prediction, SampleConfig, Sampler};
+use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig, Sampler};
 use ddpm::Result;
 
 /// Draw samples from a trained run (Algorithm 2 of Ho et al. 2020, or DDIM).
@@ -82,6 +82,9 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         "ddim" => Sampler::Ddim { steps: args.steps.unwrap_or(50.min(schedule.steps())), eta: args.eta },
         other => ddpm::invalid!("unknown sampler {other:?}; allowed: ddpm, ddim"),
     };
+    if args.trajectory.is_some() && !matches!(model, Model::Unet(_)) {
+        ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data);
+    }
     let record_at = if args.trajectory.is_some() { parse_steps(&args.trajectory_at)? } else { Vec::new() };
     let config = SampleConfig { sampler, clip_x0: !args.no_clip, seed: args.seed, record_at };
     config.validate(&schedule)?;
@@ -95,41 +98,26 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         if classes.is_some() { format!(", guidance w = {}", args.guidance) } else { String::new() }
     );
     let prediction = Prediction { model: &model, parameterisation: spec.train.target };
-    let mut chunks = Vec::new();
-    let mut trajectory = None;
-    for (i, start) in (0..args.n).step_by(args.batch).enumerate() {
-        let b = args.batch.min(args.n - start);
-        let mut shape = vec![b];
-        shape.extend(model.sample_shape());
-        let guidance = match &classes {
-            Some(c) => Some(Guidance {
-                class: Tensor::from_vec(c[start..start + b].to_vec(), b, &device)?,
-                scale: args.guidance,
-                null_class: model.null_class(),
-            }),
-            None => None,
-        };
-        // Chunk i has its own seed, so chunks never share noise.
-        let chunk_config = SampleConfig { seed: args.seed.wrapping_add(i as u64 * 0x9E37_79B9), ..config.clone() };
-        let every = (chunk_config.timesteps(&schedule)?.len() / 10).max(1);
-        let (x, traj) = ddpm::sample::sample(
-            &prediction,
-            &schedule,
-            &shape,
-            guidance.as_ref(),
-            &chunk_config,
-            &device,
-            |done, total| {
-                if done % every == 0 || done == total {
-                    println!("  samples {}..{}: step {done}/{total}", start + 1, start + b);
-                }
-            },
-        )?;
-        chunks.push(x);
-        trajectory.get_or_insert(traj);
+    let what = Batches {
+        n: args.n,
+        shape: model.sample_shape(),
+        batch: args.batch,
+        classes: classes.as_deref(),
+        guidance: args.guidance,
+        null_class: model.null_class(),
+    };
+    let every = (config.timesteps(&schedule)?.len() / 10).max(1);
+    let (x, trajectory) = sample_batched(&prediction, &schedule, &what, &config, &device, progress_lines(every))?;
+    write_outputs(&args, &model, &x, trajectory)
+}
+
+/// Progress of sample_batched: a line every `every` steps of each chunk.
+pub fn progress_lines(every: usize) -> impl FnMut(usize, usize, usize, usize) {
+    move |first, last, done, total| {
+        if done % every == 0 || done == total {
+            println!("  samples {}..{}: step {done}/{total}", first + 1, last);
+        }
     }
-    let x = Tensor::cat(&chunks, 0)?;
-    write_outputs(&args, &model, &x, trajectory.unwrap_or_default())
 }
 
 /// The class of each sample: --class for all, or 0, 1, ..., 9 in turn; None when unconditional.
@@ -163,9 +151,6 @@ fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm:
         println!("wrote {} (float32, shape {:?}, values in [0, 1])", path.display(), x.dims());
     }
     if let Some(path) = &args.trajectory {
-        if !matches!(model, Model::Unet(_)) {
-            ddpm::invalid!("--trajectory draws images; this run's samples are points");
-        }
         let show = x.dim(0)?.min(8);
         let captions: Vec<String> = trajectory.t.iter().map(|t| format!("t = {t}")).collect();
         let mut rows = Vec::new();

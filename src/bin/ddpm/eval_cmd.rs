@@ -1,0 +1,152 @@
+//! `ddpm eval`: how good is a trained MNIST run? The variational bound in bits/dim (with its
+//! terms), and what a small classifier says about generated samples.
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use ddpm::data::{Mnist, Split};
+use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
+use ddpm::run::{self, Model};
+use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig, Sampler};
+use ddpm::Result;
+
+use crate::sample_cmd::progress_lines;
+
+/// Evaluate a trained MNIST run: bits/dim on test images, and the quality of its samples.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The run's folder, as written by ddpm train --data mnist.
+    #[arg(long)]
+    run: PathBuf,
+    /// Samples to judge.
+    #[arg(long, default_value_t = 1000)]
+    n: usize,
+    /// DDIM steps used to draw them (eta 0); 0: ancestral sampling with all T steps.
+    #[arg(long, default_value_t = 50)]
+    ddim_steps: usize,
+    /// Seed of the samples and of the bound's noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Classifier-free guidance weight (class-conditional runs).
+    #[arg(long, default_value_t = 0.0)]
+    guidance: f64,
+    /// Test images for the bound (the first ones of the MNIST test set).
+    #[arg(long, default_value_t = 100)]
+    bpd_images: usize,
+    /// Strata of t for the bound's sum over t (T - 1: every t).
+    #[arg(long, default_value_t = 100)]
+    bpd_strata: usize,
+    /// Where the classifier is cached (trained there on first use, about a minute).
+    #[arg(long, default_value = "runs/mnist-classifier")]
+    classifier: PathBuf,
+    /// The folder holding mnist/ (default: the project's data/).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// auto, cpu, cuda or metal.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Also save the judged samples as a grid (PNG).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let device = select(args.device.parse::<DeviceChoice>()?)?;
+    let (model, spec, meta) = run::load_model(&args.run, &device)?;
+    let Model::Unet(unet) = &model else {
+        ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data);
+    };
+    let data_dir = match args.data_dir.clone() {
+        Some(d) => d,
+        None => ddpm::data::default_data_dir()?,
+    };
+    let test = Mnist::load(data_dir.join("mnist"), Split::Test)?;
+    let train = Mnist::load(data_dir.join("mnist"), Split::Train)?;
+    let schedule = spec.schedule.build()?;
+    println!("evaluating {} (step {}) on {}", args.run.display(), meta.step, describe(&device));
+
+    // (a) The bound, on the first test images.
+    if spec.train.target != ddpm::posterior::Parameterisation::Eps {
+        println!(
+            "bound: skipped (the bound is computed for eps-predicting runs; this one predicts {})",
+            spec.train.target
+        );
+    } else {
+        let idx: Vec<usize> = (0..args.bpd_images.min(test.len())).collect();
+        let x0 = to_tensor(&test, &idx, &device)?;
+        let b = variational_bound(unet.as_ref(), &schedule, &x0, args.bpd_strata, args.seed)?;
+        println!(
+            "bound on {} test images ({} strata of t): {:.4} bits/dim = L_T {:.3} + sum L_(t-1) {:.2} + L_0 {:.2} nats per image",
+            b.images,
+            args.bpd_strata,
+            b.bits_per_dim(),
+            b.prior,
+            b.steps_sum,
+            b.decoder
+        );
+        let show: Vec<String> =
+            b.profile.iter().step_by((b.profile.len() / 8).max(1)).map(|(t, l)| format!("t={t}: {l:.3}")).collect();
+        println!("  L_(t-1) in nats per image at some t: {}", show.join(", "));
+    }
+
+    // (b) The classifier.
+    let (classifier, info) = Classifier::load_or_train(&args.classifier, &train, &test, &device)?;
+    println!("classifier ({}): test accuracy {:.2} %", args.classifier.display(), 100.0 * info.test_accuracy);
+    let all: Vec<usize> = (0..test.len()).collect();
+    let (_, reference) = classifier.predict(&to_tensor(&test, &all, &device)?)?;
+    let real: Vec<usize> = (0..args.n.clamp(2, train.len())).collect();
+    let floor = sample_quality(&classifier, &to_tensor(&train, &real, &device)?, &reference, None)?;
+
+    let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
+    let sampler = match args.ddim_steps {
+        0 => Sampler::Ancestral { sigma: ddpm::posterior::ReverseVar::Beta },
+        k => Sampler::Ddim { steps: k, eta: 0.0 },
+    };
+    let config = SampleConfig { sampler, clip_x0: true, seed: args.seed, record_at: vec![] };
+    let what = Batches {
+        n: args.n,
+        shape: model.sample_shape(),
+        batch: 250,
+        classes: classes.as_deref(),
+        guidance: args.guidance,
+        null_class: model.null_class(),
+    };
+    println!("drawing {} samples with {sampler}", args.n);
+    let prediction = Prediction { model: &model, parameterisation: spec.train.target };
+    let every = (config.timesteps(&schedule)?.len() / 5).max(1);
+    let (samples, _) = sample_batched(&prediction, &schedule, &what, &config, &device, progress_lines(every))?;
+    let q = sample_quality(&classifier, &samples, &reference, classes.as_deref())?;
+    println!(
+        "samples: {:.1} % classified with confidence >= {CONFIDENT} (real training images: {:.1} %)",
+        100.0 * q.confident_fraction,
+        100.0 * floor.confident_fraction
+    );
+    println!(
+        "  classes 0-9: {:?}, no digit: {}{}",
+        q.histogram,
+        q.no_digit,
+        if q.all_classes_present() { "" } else { "  (some digit never appears)" }
+    );
+    println!(
+        "  Fréchet distance to the test set in the classifier's features: {:.3} ({} real training images: {:.3})",
+        q.frechet, floor.n, floor.frechet
+    );
+    if let Some(acc) = q.class_accuracy {
+        println!("  classified as the class asked for: {:.1} % (guidance w = {})", 100.0 * acc, args.guidance);
+    }
+    if let Some(out) = &args.out {
+        let images = ddpm::sample::output::to_images(&samples)?;
+        let cols = (images.len() as f64).sqrt().ceil() as usize;
+        ddpm::display::grid(&images, cols, None, 1)?.save(out)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// MNIST images idx as a (B, 1, 28, 28) f32 tensor in [-1, 1].
+fn to_tensor(data: &Mnist, idx: &[usize], device: &candle_core::Device) -> Result<Tensor> {
+    let x = data.batch(idx)?;
+    let shape = x.shape().to_vec();
+    Ok(Tensor::from_vec(x.iter().map(|&p| p as f32).collect::<Vec<f32>>(), shape, device)?)
+}

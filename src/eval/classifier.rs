@@ -1,0 +1,190 @@
+//! A small MNIST classifier that judges generated digits: how many it recognises with confidence,
+//! which classes they fall in, and the features of its penultimate layer for the Fréchet
+//! distance. The crate trains it once (about a minute on two CPU cores) and caches it.
+//!
+//! A classifier trained on digits alone calls almost anything a digit, pure noise included, with
+//! high confidence. So this one has an eleventh class, "no digit" ([`NO_DIGIT`]), trained on
+//! noise: N(0, I) images and digits noised by q(x_t | x_0) at t in 300..=1000, clipped to
+//! [-1, 1]. A sample counts as a recognisable digit only if a digit class gets >= 0.9.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::Mnist;
+use crate::nn::init::linear;
+use crate::nn::{seeded_var_builder, Conv};
+use crate::rng::seeded;
+use crate::Result;
+
+/// One row of f64 per image.
+pub type Rows = Vec<Vec<f64>>;
+
+/// Width of the penultimate layer: the features of the Fréchet distance.
+pub const FEATURES: usize = 128;
+/// The label of the "no digit" class (noise), after the digits 0-9.
+pub const NO_DIGIT: usize = 10;
+
+/// conv 3x3 (1 -> 16), ReLU, 2x2 average pool; conv 3x3 (16 -> 32), ReLU, pool;
+/// linear 1568 -> 128, ReLU (the features); linear 128 -> 11 (the logits: digits 0-9 and
+/// "no digit"). 208 683 parameters.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    conv1: Conv,
+    conv2: Conv,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// How the cached classifier was trained, and how well it does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierInfo {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Accuracy on the 10 000 MNIST test images.
+    pub test_accuracy: f64,
+}
+
+impl Classifier {
+    /// Builds the network from `vb` (f32).
+    pub fn new(vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            conv1: Conv::new(1, 16, 3, 1, vb.pp("conv1"))?,
+            conv2: Conv::new(16, 32, 3, 1, vb.pp("conv2"))?,
+            fc1: linear(32 * 7 * 7, FEATURES, vb.pp("fc1"))?,
+            fc2: linear(FEATURES, NO_DIGIT + 1, vb.pp("fc2"))?,
+        })
+    }
+
+    /// The penultimate features (B, 128) of images (B, 1, 28, 28) in [-1, 1].
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.conv1.forward(x)?.relu()?.avg_pool2d(2)?; // (B, 16, 14, 14)
+        let h = self.conv2.forward(&h)?.relu()?.avg_pool2d(2)?; // (B, 32, 7, 7)
+        Ok(self.fc1.forward(&h.flatten_from(1)?)?.relu()?)
+    }
+
+    /// The logits (B, 11).
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.fc2.forward(&self.features(x)?)?)
+    }
+
+    /// Class probabilities (B, 11) (softmax of the logits) and features (B, 128), in batches of
+    /// 500, as f64 rows.
+    pub fn predict(&self, x: &Tensor) -> Result<(Rows, Rows)> {
+        let (mut probs, mut feats) = (Vec::new(), Vec::new());
+        let n = x.dim(0)?;
+        for start in (0..n).step_by(500) {
+            let xb = x.narrow(0, start, 500.min(n - start))?;
+            let f = self.features(&xb)?;
+            let p = candle_nn::ops::softmax(&self.fc2.forward(&f)?, D::Minus1)?;
+            probs.extend(rows(&p)?);
+            feats.extend(rows(&f)?);
+        }
+        Ok((probs, feats))
+    }
+
+    /// Trains a fresh classifier on `train` with AdamW (lr 1e-3), shuffling with `seed`; every
+    /// batch of digits gets a quarter as many "no digit" images (see the module docs).
+    pub fn train(
+        train: &Mnist,
+        epochs: usize,
+        batch_size: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(Self, VarMap)> {
+        if epochs == 0 || batch_size == 0 {
+            invalid!("epochs and batch_size must be at least 1, got {epochs} and {batch_size}");
+        }
+        let varmap = VarMap::new();
+        let model = Self::new(seeded_var_builder(&varmap, seed, device))?;
+        let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() })?;
+        let mut rng = seeded(seed);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        for _ in 0..epochs {
+            order.shuffle(&mut rng);
+            for idx in order.chunks(batch_size) {
+                let (x, y) = with_noise(batch(train, idx, device)?, &mut rng)?;
+                let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
+                opt.backward_step(&loss)?;
+            }
+        }
+        Ok((model, varmap))
+    }
+
+    /// The fraction of `data` classified correctly.
+    pub fn accuracy(&self, data: &Mnist, device: &Device) -> Result<f64> {
+        let idx: Vec<usize> = (0..data.len()).collect();
+        let (x, _) = batch(data, &idx, device)?;
+        let (probs, _) = self.predict(&x)?;
+        let correct = probs.iter().zip(data.labels()).filter(|(p, &y)| argmax(p) == y as usize).count();
+        Ok(correct as f64 / data.len().max(1) as f64)
+    }
+
+    /// The classifier cached in `dir`, or, when there is none, one trained on `train` (2 epochs,
+    /// batch 128, seed 0), tested on `test`, and saved there (atomically) for next time.
+    pub fn load_or_train(dir: &Path, train: &Mnist, test: &Mnist, device: &Device) -> Result<(Self, ClassifierInfo)> {
+        let varmap = VarMap::new();
+        let model = Self::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        if checkpoint::latest_step(dir)?.is_some() {
+            let meta = checkpoint::load_into(dir, &varmap)?;
+            return Ok((model, meta.training_config()?));
+        }
+        let (epochs, batch_size, seed) = (2, 128, 0);
+        let (model, varmap) = Self::train(train, epochs, batch_size, seed, device)?;
+        let info = ClassifierInfo { epochs, batch_size, seed, test_accuracy: model.accuracy(test, device)? };
+        let meta = Checkpoint::new(0, seed, &"mnist-classifier", &info)?;
+        checkpoint::save(dir, &meta, &varmap, None)?;
+        Ok((model, info))
+    }
+}
+
+/// The batch with B / 4 "no digit" images appended: half N(0, I), half digits of the batch
+/// noised at t uniform in 300..=1000 of the linear schedule, all clipped to [-1, 1].
+fn with_noise((x, y): (Tensor, Tensor), rng: &mut crate::rng::Rng) -> Result<(Tensor, Tensor)> {
+    use rand::Rng as _;
+    let (b, pixels) = (x.dim(0)?, x.elem_count() / x.dim(0)?.max(1));
+    let k = (b / 4).max(1);
+    let schedule = crate::NoiseSchedule::linear(1000)?;
+    let digits: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let mut noise = Vec::with_capacity(k * pixels);
+    for j in 0..k {
+        let eps = crate::rng::normal_vec(rng, pixels);
+        let (a, s) = if j % 2 == 0 {
+            (0.0, 1.0)
+        } else {
+            let t = rng.random_range(300..=1000);
+            (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t))
+        };
+        let x0 = &digits[(j % b) * pixels..(j % b + 1) * pixels];
+        noise.extend(x0.iter().zip(&eps).map(|(&v, e)| (a * v as f64 + s * e).clamp(-1.0, 1.0) as f32));
+    }
+    let mut shape = x.dims().to_vec();
+    shape[0] = k;
+    let noise = Tensor::from_vec(noise, shape, x.device())?;
+    let labels = Tensor::full(NO_DIGIT as u32, k, x.device())?;
+    Ok((Tensor::cat(&[&x, &noise], 0)?, Tensor::cat(&[&y, &labels], 0)?))
+}
+
+/// Images (B, 1, 28, 28) in [-1, 1] and labels (B,) u32 for the indices `idx` of `data`.
+fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
+    let x = data.batch(idx)?;
+    let shape = x.shape().to_vec();
+    let v: Vec<f32> = x.iter().map(|&p| p as f32).collect();
+    let y: Vec<u32> = idx.iter().map(|&i| data.labels()[i] as u32).collect();
+    Ok((Tensor::from_vec(v, shape, device)?, Tensor::from_vec(y, idx.len(), device)?))
+}
+
+fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
+    let r: Vec<Vec<f32>> = t.to_dtype(DType::F32)?.to_vec2()?;
+    Ok(r.into_iter().map(|row| row.into_iter().map(f64::from).collect()).collect())
+}
+
+/// The index of the largest value (the first, on ties).
+pub fn argmax(p: &[f64]) -> usize {
+    p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best })
+}

@@ -1,0 +1,152 @@
+//! Training runs on disk (`ddpm::run`, what `ddpm train` does): checkpoints, resume, Ctrl-C,
+//! the NaN guard and clear errors, on the toy data with the MLP (seconds).
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use ddpm::data::ToyData;
+use ddpm::nn::EpsModel;
+use ddpm::run::{load_model, train_run, DataSpec, ModelSpec, RunEnd, RunOptions, RunSpec, LOSS_FILE};
+
+fn toy_spec(steps: usize) -> (RunSpec, ModelSpec) {
+    let (mut spec, model) = RunSpec::default_for(DataSpec::Toy(ToyData::Ring), false).unwrap();
+    spec.train.steps = steps;
+    spec.train.batch_size = 32;
+    spec.train.log_every = 0;
+    spec.checkpoint_every = 10;
+    (spec, model)
+}
+
+fn csv_steps(dir: &Path) -> Vec<usize> {
+    let text = std::fs::read_to_string(dir.join(LOSS_FILE)).unwrap();
+    text.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+}
+
+fn resume() -> RunOptions {
+    RunOptions { resume: true, ..Default::default() }
+}
+
+/// The loaded run's eps on a fixed input: comparing two runs' outputs compares their weights.
+fn output_of(dir: &Path) -> Vec<f32> {
+    let (model, _, _) = load_model(dir, &Device::Cpu).unwrap();
+    let x = Tensor::new(&[[0.3f32, -0.2], [0.9, 0.1]], &Device::Cpu).unwrap();
+    let t = Tensor::new(&[10u32, 700], &Device::Cpu).unwrap();
+    model.eps_theta(&x, &t, None, false).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+#[test]
+fn a_run_writes_a_checkpoint_and_the_loss_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(25);
+    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    assert_eq!((report.first_step, report.last_step, report.end), (1, 25, RunEnd::Finished));
+    assert_eq!(report.losses.len(), 25);
+    assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(25));
+    assert_eq!(csv_steps(dir.path()), (1..=25).collect::<Vec<_>>());
+    // The spec and network come back from the checkpoint, for `ddpm sample` and `--resume`.
+    let (meta, saved_spec, saved_model) = ddpm::run::load_run_spec(dir.path()).unwrap();
+    assert_eq!((meta.step, saved_spec, saved_model), (25, spec, model));
+}
+
+#[test]
+fn resume_continues_the_step_count_and_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(20);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (longer, _) = toy_spec(35);
+    let report = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    assert_eq!((report.first_step, report.last_step), (21, 35));
+    assert_eq!(report.losses.len(), 15);
+    assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(35));
+    assert_eq!(csv_steps(dir.path()), (1..=35).collect::<Vec<_>>());
+    // Resuming a finished run does nothing and keeps the weights.
+    let before = output_of(dir.path());
+    let again = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    assert_eq!((again.losses.len(), again.last_step), (0, 35));
+    assert_eq!(output_of(dir.path()), before);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_loss_curve_and_weights() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (spec, model) = toy_spec(15);
+    let ra = train_run(a.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let rb = train_run(b.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    assert_eq!(ra.losses, rb.losses);
+    assert_eq!(output_of(a.path()), output_of(b.path()));
+}
+
+#[test]
+fn an_existing_run_is_never_overwritten_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(10);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let before = output_of(dir.path());
+    let m = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap_err().to_string();
+    assert!(m.contains("already holds a checkpoint (step 10): pass --resume"), "{m}");
+    assert_eq!(output_of(dir.path()), before);
+}
+
+#[test]
+fn resuming_with_another_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(10);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let ModelSpec::Mlp(mut mlp) = model else { panic!("the toy default is the MLP") };
+    mlp.hidden = 64;
+    let m = train_run(dir.path(), &spec, &ModelSpec::Mlp(mlp), &Device::Cpu, &resume()).unwrap_err().to_string();
+    assert!(m.contains("has a different network"), "{m}");
+}
+
+#[test]
+fn a_stop_request_saves_a_checkpoint_and_ends_the_run() {
+    // What Ctrl-C does in `ddpm train`: the flag is set, the run stops after the current step.
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(1000);
+    let options = RunOptions { stop: Some(Arc::new(AtomicBool::new(true))), ..Default::default() };
+    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &options).unwrap();
+    assert_eq!((report.last_step, report.end), (1, RunEnd::Interrupted));
+    assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(1));
+}
+
+#[test]
+fn a_diverging_run_keeps_its_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(10);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let before = output_of(dir.path());
+    // An absurd learning rate makes the loss infinite within a few steps.
+    let (mut bad, _) = toy_spec(200);
+    bad.train.lr = 1e30;
+    bad.train.grad_clip = None;
+    bad.checkpoint_every = 0;
+    let m = train_run(dir.path(), &bad, &model, &Device::Cpu, &resume()).unwrap_err().to_string();
+    assert!(m.contains("NaN/inf") && m.contains("the last checkpoint (step 10)"), "{m}");
+    assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(10));
+    assert_eq!(output_of(dir.path()), before);
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(10);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let ema = dir.path().join(ddpm::checkpoint::EMA_FILE);
+    let bytes = std::fs::read(&ema).unwrap();
+    std::fs::write(&ema, &bytes[..bytes.len() / 2]).unwrap();
+    let m = load_model(dir.path(), &Device::Cpu).unwrap_err().to_string();
+    println!("{m}");
+    assert!(m.contains("ema.safetensors"), "{m}");
+    let missing = load_model(&dir.path().join("nothing-here"), &Device::Cpu).unwrap_err().to_string();
+    assert!(missing.contains("nothing-here"), "{missing}");
+}
+
+#[test]
+fn bad_data_names_are_refused_with_the_allowed_ones() {
+    let m = "toy-cube".parse::<DataSpec>().unwrap_err().to_string();
+    assert!(m.contains("allowed: mnist, toy-ring, toy-moons, toy-swiss-roll"), "{m}");
+    let m = RunSpec::default_for(DataSpec::Toy(ToyData::Moons), true).unwrap_err().to_string();
+    assert!(m.contains("needs labelled data"), "{m}");
+}
