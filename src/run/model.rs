@@ -1,7 +1,7 @@
 //! The network of a run, whichever it is: a U-Net for images or the MLP for toy data.
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
+use candle_nn::{VarBuilder, VarMap};
 
 use super::spec::ModelSpec;
 use crate::nn::{EpsModel, Mlp, UNet};
@@ -26,6 +26,16 @@ impl Model {
                 let (mlp, varmap) = Mlp::new_seeded(config, device, seed)?;
                 (Model::Mlp(mlp), varmap)
             }
+        })
+    }
+
+    /// The network with the weights `vb` gives, e.g. `VarBuilder::from_tensors` over a
+    /// checkpoint's tensors: plain tensors, not variables, so that sampling builds no graph
+    /// for back-propagation.
+    pub fn new(spec: &ModelSpec, vb: VarBuilder) -> Result<Model> {
+        Ok(match spec {
+            ModelSpec::Unet(config) => Model::Unet(Box::new(UNet::new(config, vb)?)),
+            ModelSpec::Mlp(config) => Model::Mlp(Mlp::new(config, vb)?),
         })
     }
 

@@ -169,10 +169,16 @@ fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, t
 }
 
 /// The network of the run in `dir` with its EMA weights (what one samples from), on `device`,
-/// and the run's spec.
+/// as plain tensors (no graph for back-propagation is built), and the run's spec.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Model, RunSpec, Checkpoint)> {
-    let (meta, spec, model_spec) = load_run_spec(dir)?;
-    let (model, varmap) = Model::new_seeded(&model_spec, device, 0)?;
-    checkpoint::load_ema_into(dir, &varmap)?;
+    let (meta, _, ema) = checkpoint::load(dir, device)?;
+    let spec: RunSpec = meta.training_config()?;
+    let model_spec: ModelSpec = meta.model_config()?;
+    let Some(ema) = ema else {
+        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), meta.step);
+    };
+    let vb = candle_nn::VarBuilder::from_tensors(ema, candle_core::DType::F32, device);
+    let model = Model::new(&model_spec, vb)
+        .map_err(|e| Error::Invalid(format!("{}: the EMA weights do not fit the network: {e}", dir.display())))?;
     Ok((model, spec, meta))
 }

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc instead of the system allocator: candle allocates and frees a buffer for every
+/// tensor op, and with glibc's malloc those large buffers are mmap'd and unmapped each time,
+/// which spent more time in the kernel than in the arithmetic (see benches/NOTES.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod eval_cmd;
 mod sample_cmd;
 mod train_cmd;
