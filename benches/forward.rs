@@ -4,29 +4,14 @@
 //!
 //! Prints the median of several runs of each, and ratios measured in the same run.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{median_time, ms};
 
 use ddpm::forward::{q_iterate, q_sample};
 use ddpm::rng::{normal, seeded};
 use ddpm::{verify, NoiseSchedule};
 use ndarray::ArrayD;
-
-fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
-    f(); // warm-up
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 fn main() {
     let s = NoiseSchedule::linear(1000).expect("valid schedule");

@@ -1,37 +1,27 @@
 //! Network benchmarks (`make bench`): milliseconds per training step (forward, backward, AdamW,
-//! EMA) and per sampling step (one forward pass and the update) of the U-Net, on the CPU, at
-//! batch 64 on 28x28. `DDPM_BENCH_CONFIGS=all` adds the smaller configurations.
+//! EMA) and per sampling step (one forward pass and the update) of the U-Net, on the CPU, on
+//! 28x28: the default U-Net at batch 64, and `ddpm train --data mnist`'s (`mnist_fast`) at
+//! batch 32 as it trains and at 64 to compare with the default.
 //!
 //! The PyTorch reference (`benches/torch_reference.py`) times the same architecture on the same
 //! machine; run it with `make bench-torch` and read the ratio from the two outputs.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{median_time, ms};
 
 use candle_core::{Device, Tensor};
 use ddpm::nn::{parameter_count, UNet, UNetConfig};
 use ddpm::posterior::Parameterisation;
 use ddpm::rng::seeded;
 use ddpm::sample::network::normal_tensor;
-use ddpm::sample::{Prediction, SampleConfig};
+use ddpm::sample::Prediction;
 use ddpm::train::{NoisedBatch, TrainConfig, Trainer};
 use ddpm::NoiseSchedule;
 
-fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
-    f(); // warm-up
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+/// As in the `ddpm` binary (see benches/NOTES.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
     let device = Device::Cpu;
@@ -54,7 +44,6 @@ fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
         let d = prediction.denoise(&schedule, &xt, 500, None, true).expect("denoise");
         std::hint::black_box(d);
     });
-    let _ = SampleConfig::default();
     println!(
         "{name:<34} {params:>9} params  train step {:>8.1} ms  sampling step {:>7.1} ms",
         ms(step),
@@ -63,10 +52,8 @@ fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
 }
 
 fn main() {
-    println!("U-Net on the CPU, batch 64, 28x28 (median of 5 after a warm-up)");
-    bench("default (32; 1,2,2; 2 blocks; attn 7)", &UNetConfig::default(), 64, 5);
-    if std::env::var("DDPM_BENCH_CONFIGS").as_deref() == Ok("all") {
-        bench("mnist-fast (ddpm train's default)", &UNetConfig::mnist_fast(), 64, 5);
-        bench("tiny (8; 1,2; 1 block)", &UNetConfig::tiny(28), 64, 5);
-    }
+    println!("U-Net on the CPU, 28x28 (median of 5 after a warm-up)");
+    bench("default, batch 64", &UNetConfig::default(), 64, 5);
+    bench("mnist-fast, batch 64", &UNetConfig::mnist_fast(), 64, 5);
+    bench("mnist-fast, batch 32 (ddpm train)", &UNetConfig::mnist_fast(), 32, 5);
 }

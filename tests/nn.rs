@@ -230,7 +230,7 @@ fn gradients_reach_every_parameter() {
 
 #[test]
 fn parameter_count_matches_the_closed_form() {
-    for cfg in [UNetConfig::default(), tiny(), three_levels(), conditional()] {
+    for cfg in [UNetConfig::default(), UNetConfig::mnist_fast(), tiny(), three_levels(), conditional()] {
         let (_model, varmap) = UNet::new_seeded(&cfg, &cpu(), SEED).unwrap();
         let (seen, expected) = (parameter_count(&varmap), cfg.expected_parameter_count().unwrap());
         println!("U-Net {:?} x{}: {seen} parameters, expected {expected}", cfg.channel_mults, cfg.base_channels);
@@ -243,6 +243,10 @@ fn parameter_count_matches_the_closed_form() {
 
     let default = UNetConfig::default().expected_parameter_count().unwrap();
     assert!((1_000_000..=2_000_000).contains(&default), "the default U-Net has {default} parameters");
+    // benches/torch_reference.py builds the same architectures in PyTorch and counts
+    // sum(p.numel() for p in model.parameters()) = 1,623,169 and 619,697.
+    assert_eq!(default, 1_623_169);
+    assert_eq!(UNetConfig::mnist_fast().expected_parameter_count().unwrap(), 619_697);
 
     for cfg in [MlpConfig::default(), MlpConfig { dim: 3, hidden: 16, layers: 1, time_dim: 8 }] {
         let (_mlp, varmap) = Mlp::new_seeded(&cfg, &cpu(), SEED).unwrap();

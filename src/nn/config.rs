@@ -71,12 +71,20 @@ impl Default for UNetConfig {
 }
 
 impl UNetConfig {
-    /// The U-Net `ddpm train --data mnist` trains by default: the default's three levels and
-    /// attention at 7x7, at half the width (16, 32, 32 channels) and one block a level, no
-    /// dropout: 280 177 parameters, about 4x faster a step than the default on a CPU, so that
-    /// a run of 1500 steps at batch 64 ends within half an hour on two cores.
+    /// The U-Net `ddpm train --data mnist` trains by default, sized for a 2-core CPU: channels
+    /// 16, 32, 64 at 28, 14, 7 pixels, one block a level, no dropout and no attention: 619 697
+    /// parameters. Measured on 2 cores at batch 32: 0.53 s a training step, against 0.54 s for
+    /// half the width at 7x7 (16, 32, 32); attention at 7x7 would add about 40 %. On a GPU, use
+    /// [`UNetConfig::default`], which has attention.
     pub fn mnist_fast() -> Self {
-        Self { base_channels: 16, blocks_per_level: 1, dropout: 0.0, ..Self::default() }
+        Self {
+            base_channels: 16,
+            channel_mults: vec![1, 2, 4],
+            blocks_per_level: 1,
+            attention_resolutions: vec![],
+            dropout: 0.0,
+            ..Self::default()
+        }
     }
 
     /// The smallest useful U-Net, for tests and quick notebooks: grey `image_size` x `image_size`

@@ -18,14 +18,14 @@ pub struct TrainArgs {
     /// The run's folder (default runs/DATA): checkpoints and loss.csv go there.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Train up to this step (default: 1500 for mnist, 3000 for toy data). With --resume, a larger
+    /// Train up to this step (default: 2500 for mnist, 3000 for toy data). With --resume, a larger
     /// number extends the run.
     #[arg(long)]
     steps: Option<usize>,
-    /// Samples per step (default: 64 for mnist, 256 for toy data).
+    /// Samples per step (default: 32 for mnist, 256 for toy data).
     #[arg(long)]
     batch: Option<usize>,
-    /// Peak learning rate of AdamW (default 1e-3).
+    /// Peak learning rate of AdamW (default 1.5e-3 for mnist, 1e-3 for toy data).
     #[arg(long)]
     lr: Option<f64>,
     /// auto (a GPU when the build has one and it is present), cpu, cuda or metal.
@@ -46,7 +46,7 @@ pub struct TrainArgs {
     /// The noise schedule: linear (default), cosine, quadratic or sigmoid.
     #[arg(long)]
     schedule: Option<String>,
-    /// A checkpoint every this many steps (default 250 for mnist; 0: only at the end).
+    /// A checkpoint every this many steps (default 500 for mnist; 0: only at the end).
     #[arg(long)]
     checkpoint_every: Option<usize>,
     /// A progress line every this many steps when stdout is not a terminal.
