@@ -125,7 +125,7 @@ impl Classifier {
         Ok(correct as f64 / data.len().max(1) as f64)
     }
 
-    /// The classifier cached in `dir`, or, when there is none, one trained on `train` (2 epochs,
+    /// The classifier cached in `dir`, or, when there is none, one trained on `train` (5 epochs,
     /// batch 128, seed 0), tested on `test`, and saved there (atomically) for next time.
     pub fn load_or_train(dir: &Path, train: &Mnist, test: &Mnist, device: &Device) -> Result<(Self, ClassifierInfo)> {
         let varmap = VarMap::new();
@@ -134,7 +134,7 @@ impl Classifier {
             let meta = checkpoint::load_into(dir, &varmap)?;
             return Ok((model, meta.training_config()?));
         }
-        let (epochs, batch_size, seed) = (2, 128, 0);
+        let (epochs, batch_size, seed) = (5, 128, 0);
         let (model, varmap) = Self::train(train, epochs, batch_size, seed, device)?;
         let info = ClassifierInfo { epochs, batch_size, seed, test_accuracy: model.accuracy(test, device)? };
         let meta = Checkpoint::new(0, seed, &"mnist-classifier", &info)?;
