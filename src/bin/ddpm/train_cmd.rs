@@ -151,18 +151,18 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) {
 fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path) -> String {
     let network = match model {
         ModelSpec::Unet(c) => format!(
-            "U-Net (channels {} x {:?}, {} block(s) a level, attention at {:?}{})",
+            "a U-Net (channels {} x {:?}, {} block(s) a level, attention at {:?}{})",
             c.base_channels,
             c.channel_mults,
             c.blocks_per_level,
             c.attention_resolutions,
             if c.num_classes.is_some() { ", class-conditional" } else { "" }
         ),
-        ModelSpec::Mlp(c) => format!("MLP ({} layers of {})", c.layers, c.hidden),
+        ModelSpec::Mlp(c) => format!("an MLP ({} layers of {})", c.layers, c.hidden),
     };
     let t = &spec.train;
     format!(
-        "training a {network} on {} to step {}, batch {}, lr {:e}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
+        "training {network} on {} to step {}, batch {}, lr {:e}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
         spec.data, t.steps, t.batch_size, t.lr, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
     )
 }
