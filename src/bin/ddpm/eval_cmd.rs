@@ -22,9 +22,12 @@ pub struct EvalArgs {
     /// Samples to judge.
     #[arg(long, default_value_t = 1000)]
     n: usize,
-    /// DDIM steps used to draw them (eta 0); 0: ancestral sampling with all T steps.
+    /// DDIM steps used to draw them; 0: ancestral sampling (Algorithm 2) with all T steps.
     #[arg(long, default_value_t = 50)]
     ddim_steps: usize,
+    /// DDIM's eta (0: deterministic; 1: as noisy as ancestral sampling).
+    #[arg(long, default_value_t = 0.0)]
+    eta: f64,
     /// Seed of the samples and of the bound's noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -101,7 +104,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
     let sampler = match args.ddim_steps {
         0 => Sampler::Ancestral { sigma: ddpm::posterior::ReverseVar::Beta },
-        k => Sampler::Ddim { steps: k, eta: 0.0 },
+        k => Sampler::Ddim { steps: k, eta: args.eta },
     };
     let config = SampleConfig { sampler, clip_x0: true, seed: args.seed, record_at: vec![] };
     let what = Batches {
