@@ -23,6 +23,7 @@
 #[macro_use]
 pub mod error;
 
+mod atomic;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -217,12 +217,31 @@ pub fn load_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoint> {
 /// As [`load_into`], with the EMA weights (what one samples from); an error if there are none.
 pub fn load_ema_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoint> {
     let dir = dir.as_ref();
-    let (meta, _, ema) = read::load_some(dir, &Device::Cpu, false, true)?;
+    let (meta, ema) = load_ema(dir, &Device::Cpu)?;
+    fit::assign(varmap, &ema, &dir.join(EMA_FILE))?;
+    Ok(meta)
+}
+
+/// The metadata of the checkpoint in `dir` (its step, seed and configs), reading checkpoint.json
+/// only; None if there is no checkpoint.
+pub fn read_meta(dir: impl AsRef<Path>) -> Result<Option<Checkpoint>> {
+    Ok(read::read_manifest(dir.as_ref())?.map(|m| Checkpoint {
+        step: m.step,
+        seed: m.seed,
+        model: m.model,
+        training: m.training,
+    }))
+}
+
+/// The checkpoint's metadata and its EMA tensors on `device` (the weights are not read); an
+/// error if it was saved without an EMA.
+pub fn load_ema(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, TensorMap)> {
+    let dir = dir.as_ref();
+    let (meta, _, ema) = read::load_some(dir, device, false, true)?;
     let Some(ema) = ema else {
         invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), meta.step);
     };
-    fit::assign(varmap, &ema, &dir.join(EMA_FILE))?;
-    Ok(meta)
+    Ok((meta, ema))
 }
 
 /// The step of the checkpoint in `dir`, or None if there is none (no folder, or no

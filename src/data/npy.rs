@@ -1,7 +1,6 @@
 //! Writing arrays as NumPy `.npy` files (format version 1.0), so that samples can be read with
 //! `numpy.load("samples.npy")`. Written atomically: a temporary file, then a rename.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -46,24 +45,5 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], values: &[f32]) -> Res
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    crate::atomic::write(path, &bytes)
 }

@@ -68,9 +68,17 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// Reads what a run folder says about its run: the checkpoint's metadata, the run and the network.
+/// Reads what a run folder says about its run (checkpoint.json only): the checkpoint's
+/// metadata, the run and the network.
 pub fn load_run_spec(dir: &Path) -> Result<(Checkpoint, RunSpec, ModelSpec)> {
-    let (meta, _, _) = checkpoint::load(dir, &Device::Cpu)?;
+    let Some(meta) = checkpoint::read_meta(dir)? else {
+        return Err(Error::format(dir.join(checkpoint::META_FILE), "missing: this folder holds no checkpoint"));
+    };
+    specs_of(meta)
+}
+
+/// The run and the network a checkpoint's metadata describes.
+fn specs_of(meta: Checkpoint) -> Result<(Checkpoint, RunSpec, ModelSpec)> {
     let spec: RunSpec = meta.training_config()?;
     let model: ModelSpec = meta.model_config()?;
     Ok((meta, spec, model))
@@ -117,8 +125,7 @@ pub fn train_run(
             );
         }
         checkpoint::load_into(out, trainer.varmap())?;
-        let (_, _, ema) = checkpoint::load(out, device)?;
-        let ema = ema.ok_or_else(|| Error::Invalid(format!("{}: the checkpoint has no EMA weights", out.display())))?;
+        let (_, ema) = checkpoint::load_ema(out, device)?;
         trainer.resume_at(meta.step as usize, Ema::from_tensors(spec.train.ema_decay, ema)?)?;
     }
     let first_step = trainer.step() + 1;
@@ -171,12 +178,8 @@ fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, t
 /// The network of the run in `dir` with its EMA weights (what one samples from), on `device`,
 /// as plain tensors (no graph for back-propagation is built), and the run's spec.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Model, RunSpec, Checkpoint)> {
-    let (meta, _, ema) = checkpoint::load(dir, device)?;
-    let spec: RunSpec = meta.training_config()?;
-    let model_spec: ModelSpec = meta.model_config()?;
-    let Some(ema) = ema else {
-        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), meta.step);
-    };
+    let (meta, ema) = checkpoint::load_ema(dir, device)?;
+    let (meta, spec, model_spec) = specs_of(meta)?;
     let vb = candle_nn::VarBuilder::from_tensors(ema, candle_core::DType::F32, device);
     let model = Model::new(&model_spec, vb)
         .map_err(|e| Error::Invalid(format!("{}: the EMA weights do not fit the network: {e}", dir.display())))?;

@@ -2,7 +2,7 @@
 //! number of steps, over MNIST or toy 2-D data, with progress (a bar in a terminal, a line every
 //! `log_every` steps elsewhere) and the loss history as CSV.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -124,31 +124,22 @@ impl<M: EpsModel> Trainer<M> {
 }
 
 /// Writes `step,loss,lr`, one row per step from `first`, after the rows of steps before `first`
-/// already in the file; through a temporary file and a rename, so the old history is never lost.
+/// already in the file; atomically, so the old history is never lost.
 fn write_csv(path: &Path, first: usize, history: &[f32], lr_at: impl Fn(usize) -> f64) -> Result<()> {
-    let io = |e| Error::io(path, e);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
     let old = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(Error::io(path, e)),
     };
-    let tmp = path.with_extension("csv.tmp");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
-        writeln!(out, "step,loss,lr").map_err(io)?;
-        for row in old.lines().skip(1) {
-            let step = row.split(',').next().and_then(|s| s.parse::<usize>().ok());
-            if step.is_some_and(|s| s < first) {
-                writeln!(out, "{row}").map_err(io)?;
-            }
+    let mut text = String::from("step,loss,lr\n");
+    for row in old.lines().skip(1) {
+        if row.split(',').next().and_then(|s| s.parse::<usize>().ok()).is_some_and(|s| s < first) {
+            text.push_str(row);
+            text.push('\n');
         }
-        for (i, loss) in history.iter().enumerate() {
-            writeln!(out, "{},{},{}", first + i, loss, lr_at(first + i)).map_err(io)?;
-        }
-        out.flush().map_err(io)?;
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    for (i, loss) in history.iter().enumerate() {
+        let _ = writeln!(text, "{},{},{}", first + i, loss, lr_at(first + i));
+    }
+    crate::atomic::write(path, text.as_bytes())
 }
