@@ -24,6 +24,14 @@ fn csv_steps(dir: &Path) -> Vec<usize> {
     text.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
 }
 
+/// A fresh folder holding a finished toy run of `steps` steps, and its settings.
+fn trained(steps: usize) -> (tempfile::TempDir, RunSpec, ModelSpec) {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(steps);
+    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    (dir, spec, model)
+}
+
 fn resume() -> RunOptions {
     RunOptions { resume: true, ..Default::default() }
 }
@@ -52,9 +60,7 @@ fn a_run_writes_a_checkpoint_and_the_loss_history() {
 
 #[test]
 fn resume_continues_the_step_count_and_the_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec, model) = toy_spec(20);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (dir, _, model) = trained(20);
     let (longer, _) = toy_spec(35);
     let report = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!((report.first_step, report.last_step), (21, 35));
@@ -80,9 +86,7 @@ fn the_same_seed_gives_the_same_loss_curve_and_weights() {
 
 #[test]
 fn an_existing_run_is_never_overwritten_without_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec, model) = toy_spec(10);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (dir, spec, model) = trained(10);
     let before = output_of(dir.path());
     let m = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap_err().to_string();
     assert!(m.contains("already holds a checkpoint (step 10): pass --resume"), "{m}");
@@ -91,9 +95,7 @@ fn an_existing_run_is_never_overwritten_without_resume() {
 
 #[test]
 fn resuming_with_another_network_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec, model) = toy_spec(10);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (dir, spec, model) = trained(10);
     let ModelSpec::Mlp(mut mlp) = model else { panic!("the toy default is the MLP") };
     mlp.hidden = 64;
     let m = train_run(dir.path(), &spec, &ModelSpec::Mlp(mlp), &Device::Cpu, &resume()).unwrap_err().to_string();
@@ -113,9 +115,7 @@ fn a_stop_request_saves_a_checkpoint_and_ends_the_run() {
 
 #[test]
 fn a_diverging_run_keeps_its_last_good_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec, model) = toy_spec(10);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (dir, _, model) = trained(10);
     let before = output_of(dir.path());
     // An absurd learning rate makes the loss infinite within a few steps.
     let (mut bad, _) = toy_spec(200);
@@ -130,9 +130,7 @@ fn a_diverging_run_keeps_its_last_good_checkpoint() {
 
 #[test]
 fn a_corrupt_checkpoint_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec, model) = toy_spec(10);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let (dir, _, _) = trained(10);
     let ema = dir.path().join(ddpm::checkpoint::EMA_FILE);
     let bytes = std::fs::read(&ema).unwrap();
     std::fs::write(&ema, &bytes[..bytes.len() / 2]).unwrap();

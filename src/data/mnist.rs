@@ -140,6 +140,20 @@ impl Mnist {
         Mnist { images, labels: self.labels[..n].to_vec() }
     }
 
+    /// The images `indices` as an f32 tensor (B, 1, rows, cols) in [-1, 1] on `device`, as the
+    /// networks take them.
+    pub fn batch_tensor(&self, indices: &[usize], device: &candle_core::Device) -> Result<candle_core::Tensor> {
+        let x = self.batch(indices)?;
+        let shape = x.shape().to_vec();
+        let v: Vec<f32> = x.iter().map(|&p| p as f32).collect();
+        Ok(candle_core::Tensor::from_vec(v, shape, device)?)
+    }
+
+    /// The labels of `indices` as u32 (for class embeddings and cross-entropy).
+    pub fn labels_u32(&self, indices: &[usize]) -> Vec<u32> {
+        indices.iter().map(|&i| self.labels[i] as u32).collect()
+    }
+
     /// Number of images (60 000 for train, 10 000 for test).
     pub fn len(&self) -> usize {
         self.images.n

@@ -12,6 +12,7 @@ use rand::Rng as _;
 use crate::nn::EpsModel;
 use crate::objective::{discretised_gaussian_log_likelihood, normal_kl};
 use crate::rng::{normal_vec, seeded};
+use crate::sample::Prediction;
 use crate::{NoiseSchedule, Result};
 
 /// The bound's terms, in nats per image (averaged over the images).
@@ -52,10 +53,11 @@ fn sigma_sq(schedule: &NoiseSchedule, t: usize) -> f64 {
     }
 }
 
-/// The bound for the images `x0` (B, C, H, W) in [-1, 1] (8-bit data), with an eps-predicting
-/// `model`. See the [module docs](self) for `strata`; `seed` draws t and the noise.
+/// The bound for the images `x0` (B, C, H, W) in [-1, 1] (8-bit data), with the network's
+/// eps from `prediction` (any parameterisation, no clipping). See the [module docs](self) for
+/// `strata`; `seed` draws t and the noise.
 pub fn variational_bound<M: EpsModel>(
-    model: &M,
+    prediction: &Prediction<M>,
     schedule: &NoiseSchedule,
     x0: &Tensor,
     strata: usize,
@@ -83,8 +85,8 @@ pub fn variational_bound<M: EpsModel>(
         let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
         let xt: Vec<f64> = x.iter().zip(&eps).map(|(v, e)| a * v + s * e).collect();
         let xt_tensor = Tensor::from_vec(xt.iter().map(|&v| v as f32).collect::<Vec<f32>>(), x0.dims(), x0.device())?;
-        let t_tensor = Tensor::full(t as u32, b, x0.device())?;
-        let eps_pred: Vec<f32> = model.eps_theta(&xt_tensor, &t_tensor, None, false)?.flatten_all()?.to_vec1()?;
+        let eps_pred: Vec<f32> =
+            prediction.denoise(schedule, &xt_tensor, t, None, false)?.eps.flatten_all()?.to_vec1()?;
         let coef = schedule.beta(t) / s;
         let inv_sqrt_alpha = 1.0 / schedule.alpha(t).sqrt();
         let mean = xt.iter().zip(&eps_pred).map(|(v, &e)| (v - coef * e as f64) * inv_sqrt_alpha).collect();

@@ -172,11 +172,8 @@ fn with_noise((x, y): (Tensor, Tensor), rng: &mut crate::rng::Rng) -> Result<(Te
 
 /// Images (B, 1, 28, 28) in [-1, 1] and labels (B,) u32 for the indices `idx` of `data`.
 fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
-    let x = data.batch(idx)?;
-    let shape = x.shape().to_vec();
-    let v: Vec<f32> = x.iter().map(|&p| p as f32).collect();
-    let y: Vec<u32> = idx.iter().map(|&i| data.labels()[i] as u32).collect();
-    Ok((Tensor::from_vec(v, shape, device)?, Tensor::from_vec(y, idx.len(), device)?))
+    let y = Tensor::from_vec(data.labels_u32(idx), idx.len(), device)?;
+    Ok((data.batch_tensor(idx, device)?, y))
 }
 
 fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {

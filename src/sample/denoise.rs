@@ -52,7 +52,9 @@ impl<M: EpsModel> Prediction<'_, M> {
     ) -> Result<Denoised> {
         schedule.check_t(t)?;
         let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
-        let eps = self.guided_eps(schedule, xt, t, guidance)?;
+        // Detached: a network whose weights are variables would otherwise attach its graph for
+        // back-propagation to every output, and a sampling loop would keep all its steps alive.
+        let eps = self.guided_eps(schedule, xt, t, guidance)?.detach();
         // x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
         let x0 = ((xt - eps.affine(s, 0.0)?)? * (1.0 / a))?;
         if !clip {

@@ -54,9 +54,6 @@ pub fn sample<M: EpsModel>(
     // Line 2: for t = T, ..., 1 (DDIM: the visited steps only).
     for (i, &t) in steps.iter().enumerate() {
         let d = prediction.denoise(schedule, &x, t, guidance, config.clip_x0)?;
-        // The network's weights are variables, so its outputs carry the graph for backprop;
-        // detached, each step's tensors are freed instead of being kept alive by the next x.
-        let d = super::denoise::Denoised { eps: d.eps.detach(), x0: d.x0.detach() };
         if recorded.contains(&t) {
             trajectory.t.push(t);
             trajectory.xt.push(x.clone());
@@ -78,7 +75,6 @@ pub fn sample<M: EpsModel>(
                 add_noise(mean, sigma, s > 0, &mut rng)?
             }
         };
-        x = x.detach();
         on_step(i + 1, steps.len());
     }
     Ok((x, trajectory))

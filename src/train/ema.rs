@@ -30,9 +30,7 @@ pub struct Ema {
 impl Ema {
     /// Starts the average at the current weights of `varmap` (copied, not shared).
     pub fn new(varmap: &VarMap, decay: f64) -> Result<Self> {
-        if !(0.0..=1.0).contains(&decay) {
-            invalid!("ema decay must be in [0, 1], got {decay}");
-        }
+        check_decay(decay)?;
         let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
         let mut tensors = BTreeMap::new();
         for (name, var) in data.iter() {
@@ -65,9 +63,7 @@ impl Ema {
 
     /// An average restored from saved tensors (a checkpoint's EMA), by variable name.
     pub fn from_tensors(decay: f64, tensors: impl IntoIterator<Item = (String, Tensor)>) -> Result<Self> {
-        if !(0.0..=1.0).contains(&decay) {
-            invalid!("ema decay must be in [0, 1], got {decay}");
-        }
+        check_decay(decay)?;
         Ok(Self { decay, warmup: false, updates: 0, tensors: tensors.into_iter().collect() })
     }
 
@@ -117,4 +113,11 @@ impl Ema {
         }
         Ok(())
     }
+}
+
+fn check_decay(decay: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&decay) {
+        invalid!("ema decay must be in [0, 1], got {decay}");
+    }
+    Ok(())
 }

@@ -33,11 +33,8 @@ impl DataSource<'_> {
                     invalid!("the MNIST data set is empty");
                 }
                 let indices: Vec<usize> = (0..n).map(|_| rng.random_range(0..data.len())).collect();
-                let x = data.batch(&indices)?;
-                let shape = x.shape().to_vec();
-                let v: Vec<f32> = x.iter().map(|&p| p as f32).collect();
-                let labels = labels.then(|| indices.iter().map(|&i| data.labels()[i] as u32).collect());
-                Ok((Tensor::from_vec(v, shape, device)?, labels))
+                let labels = labels.then(|| data.labels_u32(&indices));
+                Ok((data.batch_tensor(&indices, device)?, labels))
             }
             DataSource::Toy(toy) => {
                 let x = toy.sample(rng, n)?;

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use candle_core::Tensor;
 use ddpm::data::{Mnist, Split};
 use ddpm::device::{describe, select, DeviceChoice};
 use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
@@ -70,15 +69,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     println!("evaluating {} (step {}) on {}", args.run.display(), meta.step, describe(&device));
 
     // (a) The bound, on the first test images.
-    if spec.train.target != ddpm::posterior::Parameterisation::Eps {
-        println!(
-            "bound: skipped (the bound is computed for eps-predicting runs; this one predicts {})",
-            spec.train.target
-        );
-    } else {
+    let prediction = Prediction { model: &model, parameterisation: spec.train.target };
+    {
         let idx: Vec<usize> = (0..args.bpd_images.min(test.len())).collect();
-        let x0 = to_tensor(&test, &idx, &device)?;
-        let b = variational_bound(unet.as_ref(), &schedule, &x0, args.bpd_strata, args.seed)?;
+        let x0 = test.batch_tensor(&idx, &device)?;
+        let b = variational_bound(&prediction, &schedule, &x0, args.bpd_strata, args.seed)?;
         println!(
             "bound on {} test images ({} strata of t): {:.4} bits/dim = L_T {:.3} + sum L_(t-1) {:.2} + L_0 {:.2} nats per image",
             b.images,
@@ -97,9 +92,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let (classifier, info) = Classifier::load_or_train(&args.classifier, &train, &test, &device)?;
     println!("classifier ({}): test accuracy {:.2} %", args.classifier.display(), 100.0 * info.test_accuracy);
     let all: Vec<usize> = (0..test.len()).collect();
-    let (_, reference) = classifier.predict(&to_tensor(&test, &all, &device)?)?;
+    let (_, reference) = classifier.predict(&test.batch_tensor(&all, &device)?)?;
     let real: Vec<usize> = (0..args.n.clamp(2, train.len())).collect();
-    let floor = sample_quality(&classifier, &to_tensor(&train, &real, &device)?, &reference, None)?;
+    let floor = sample_quality(&classifier, &train.batch_tensor(&real, &device)?, &reference, None)?;
 
     let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
     let sampler = match args.ddim_steps {
@@ -116,7 +111,6 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         null_class: model.null_class(),
     };
     println!("drawing {} samples with {sampler}", args.n);
-    let prediction = Prediction { model: &model, parameterisation: spec.train.target };
     let every = (config.timesteps(&schedule)?.len() / 5).max(1);
     let (samples, _) = sample_batched(&prediction, &schedule, &what, &config, &device, progress_lines(every))?;
     let q = sample_quality(&classifier, &samples, &reference, classes.as_deref())?;
@@ -145,11 +139,4 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         println!("wrote {}", out.display());
     }
     Ok(())
-}
-
-/// MNIST images idx as a (B, 1, 28, 28) f32 tensor in [-1, 1].
-fn to_tensor(data: &Mnist, idx: &[usize], device: &candle_core::Device) -> Result<Tensor> {
-    let x = data.batch(idx)?;
-    let shape = x.shape().to_vec();
-    Ok(Tensor::from_vec(x.iter().map(|&p| p as f32).collect::<Vec<f32>>(), shape, device)?)
 }

@@ -74,7 +74,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     }
     let sampler = match args.sampler.as_str() {
         "ddpm" | "ancestral" if args.steps.is_none_or(|k| k == schedule.steps()) => {
-            Sampler::Ancestral { sigma: args.sigma.replace('-', "_").parse::<ReverseVar>()? }
+            Sampler::Ancestral { sigma: args.sigma.parse::<ReverseVar>()? }
         }
         "ddpm" | "ancestral" => {
             ddpm::invalid!("--steps is for --sampler ddim; ddpm runs all T = {} steps", schedule.steps())
