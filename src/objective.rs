@@ -3,7 +3,7 @@
 
 use ndarray::{Array, Dimension, Zip};
 
-use crate::forward::{q_coef_var, q_sample};
+use crate::forward::{q_coef_var, q_path, q_path_log_density, q_sample};
 use crate::posterior::mu_tilde;
 use crate::rng::{normal_like, Rng};
 use crate::stats::{normal_cdf, normal_log_pdf};
@@ -207,4 +207,38 @@ where
         }
     };
     Ok(VlbTerms { prior: prior_term, steps, decoder: decoder_term })
+}
+
+/// The variational bound of E14 along one forward path, one Monte Carlo draw of Ho et al. 2020,
+/// Eq. 3 (notes 000, 004):
+///
+/// $$\ln\frac{q(x_{1:T}\mid x_0)}{p_\theta(x_{0:T})} = \sum_{t=1}^T \ln q(x_t\mid x_{t-1}) - \ln p(x_T) - \sum_{t=1}^T \ln p_\theta(x_{t-1}\mid x_t)$$
+///
+/// The path x_1, ..., x_T is drawn from q with `rng` ([`q_path`]); `p_mean_var(x_t, t)` is the
+/// model's reverse step N(mean, var I) and `prior = (mean, var)` is p(x_T) per element, as in
+/// [`vlb_terms`]. Averaged over paths it is >= -ln p_theta(x_0); when p_theta is the exact reverse
+/// process of the data, every single path gives exactly -ln q(x_0).
+pub fn bound_along_path<D, F>(
+    schedule: &NoiseSchedule,
+    x0: &Array<f64, D>,
+    mut p_mean_var: F,
+    prior: (f64, f64),
+    rng: &mut Rng,
+) -> Result<f64>
+where
+    D: Dimension,
+    F: FnMut(&Array<f64, D>, usize) -> Result<(Array<f64, D>, f64)>,
+{
+    let path = q_path(schedule, x0, rng)?;
+    let log_q = q_path_log_density(schedule, &path)?;
+    let big_t = schedule.steps();
+    let mut log_p = path[big_t].fold(0.0, |acc, &x| acc + normal_log_pdf(x, prior.0, prior.1));
+    for t in 1..=big_t {
+        let (mean, var) = p_mean_var(&path[t], t)?;
+        if mean.shape() != x0.shape() {
+            invalid!("the model's mean at t = {t} has shape {:?}, x_0 has {:?}", mean.shape(), x0.shape());
+        }
+        log_p += Zip::from(&path[t - 1]).and(&mean).fold(0.0, |acc, &x, &m| acc + normal_log_pdf(x, m, var));
+    }
+    Ok(log_q - log_p)
 }

@@ -3,10 +3,13 @@
 mod common;
 
 use ddpm::objective::{
-    discretised_gaussian_log_likelihood, eps_weight, gaussian_kl, gaussian_kl_diag, l_simple, normal_kl,
+    bound_along_path, discretised_gaussian_log_likelihood, eps_weight, gaussian_kl, gaussian_kl_diag, l_simple,
+    normal_kl,
 };
+use ddpm::stats::normal_log_pdf;
+use ddpm::verify::objective;
 use ddpm::{verify, NoiseSchedule};
-use ndarray::array;
+use ndarray::{array, Array1};
 use proptest::prelude::*;
 
 const SEED: u64 = verify::DEFAULT_SEED;
@@ -87,4 +90,65 @@ proptest! {
         prop_assert!(kl >= -1e-12);
         prop_assert!(normal_kl(m1, lv1, m1, lv1).abs() < 1e-12);
     }
+}
+
+#[test]
+fn bound_along_one_path_by_hand_for_t_equals_1() {
+    // T = 1, beta_1 = 0.3: the path is x_1 = sqrt(0.7) x_0 + sqrt(0.3) z, with z the first N(0, 1)
+    // draw of the generator. By hand: ln q(x_1|x_0) - ln p(x_1) - ln p(x_0|x_1), for the model
+    // p(x_0|x_1) = N(0.5 x_1, 0.2) and the prior p(x_1) = N(0, 1).
+    let s = NoiseSchedule::new(ddpm::BetaSchedule::Custom(vec![0.3]), 1).unwrap();
+    let x0 = 0.55;
+    let z = ddpm::rng::normal_vec(&mut ddpm::rng::seeded(9), 1)[0];
+    let x1 = 0.7f64.sqrt() * x0 + 0.3f64.sqrt() * z;
+    let by_hand =
+        normal_log_pdf(x1, 0.7f64.sqrt() * x0, 0.3) - normal_log_pdf(x1, 0.0, 1.0) - normal_log_pdf(x0, 0.5 * x1, 0.2);
+    let step = |xt: &Array1<f64>, _t: usize| Ok((xt.mapv(|x| 0.5 * x), 0.2));
+    let lib = bound_along_path(&s, &array![x0], step, (0.0, 1.0), &mut ddpm::rng::seeded(9)).unwrap();
+    assert!((lib - by_hand).abs() < 1e-12, "library {lib}, by hand {by_hand}");
+    let bad = |_: &Array1<f64>, _t: usize| Ok((array![0.0, 0.0], 0.2));
+    let err = bound_along_path(&s, &array![x0], bad, (0.0, 1.0), &mut ddpm::rng::seeded(9)).unwrap_err();
+    assert!(err.to_string().contains("shape"), "{err}");
+}
+
+#[test]
+fn the_two_models_of_e14_match_their_closed_forms() {
+    // Data N(mu, s^2): q(x_{t-1}) = N(m, v) with m = sqrt(ab_{t-1}) mu, v = ab_{t-1} s^2 + 1 - ab_{t-1};
+    // Bayes with x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) z gives the exact reverse step
+    // N(w (m / v + sqrt(alpha_t) x_t / beta_t), w) with w = 1 / (1 / v + alpha_t / beta_t), and
+    // eps*(x_t) = sqrt(1 - ab_t) (x_t - sqrt(ab_t) mu) / (ab_t s^2 + 1 - ab_t).
+    let (s, data) = (NoiseSchedule::linear(100).unwrap(), objective::gaussian_data().unwrap());
+    let (mu, sd2) = (0.4, 0.09);
+    for (t, xt) in [(1, 0.3), (2, -0.7), (50, 1.2), (100, 0.0)] {
+        let (ab, ab_prev) = (s.alpha_bar(t), s.alpha_bar_prev(t));
+        let (m, v) = (ab_prev.sqrt() * mu, ab_prev * sd2 + 1.0 - ab_prev);
+        let w = 1.0 / (1.0 / v + s.alpha(t) / s.beta(t));
+        let (mean, var) = objective::exact_step(&data, &s, &array![xt], t).unwrap();
+        assert!((mean[0] - w * (m / v + s.alpha(t).sqrt() * xt / s.beta(t))).abs() < 1e-12, "t = {t}");
+        assert!((var - w).abs() < 1e-12 * w.max(1e-3), "t = {t}: {var} vs {w}");
+        let eps = (1.0 - ab).sqrt() * (xt - ab.sqrt() * mu) / (ab * sd2 + 1.0 - ab);
+        let ddpm_mean = (xt - s.beta(t) / (1.0 - ab).sqrt() * eps) / s.alpha(t).sqrt();
+        let (mean, var) = objective::ddpm_step(&data, &s, &array![xt], t).unwrap();
+        assert!((mean[0] - ddpm_mean).abs() < 1e-12 && var == s.beta(t), "t = {t}");
+    }
+}
+
+#[test]
+fn linear_gaussian_marginal_by_hand_and_for_the_exact_model() {
+    // T = 2, steps N(0.5 x + 0.1, 0.2) from N(0, 1): (m, v) = (0.1, 0.45), then (0.15, 0.3125).
+    let s = NoiseSchedule::new(ddpm::BetaSchedule::Custom(vec![0.1, 0.2]), 2).unwrap();
+    let step = |x: &Array1<f64>, _t: usize| Ok((x.mapv(|x| 0.5 * x + 0.1), 0.2));
+    let (m, v) = objective::linear_gaussian_marginal(&s, step, (0.0, 1.0)).unwrap();
+    assert!((m - 0.15).abs() < 1e-15 && (v - 0.3125).abs() < 1e-15, "({m}, {v})");
+    // The exact reverse chain started from q(x_T) gives back the data, N(0.4, 0.3^2), for any T.
+    let (s, data) = (NoiseSchedule::linear(100).unwrap(), objective::gaussian_data().unwrap());
+    let q_t = data.marginal(&s, 100).unwrap();
+    let prior = (q_t.means()[0][0], q_t.stds()[0].powi(2));
+    let (m, v) = objective::linear_gaussian_marginal(&s, |x, t| objective::exact_step(&data, &s, x, t), prior).unwrap();
+    assert!((m - 0.4).abs() < 1e-12 && (v - 0.09).abs() < 1e-12, "({m}, {v})");
+    let square = |x: &Array1<f64>, _t: usize| Ok((x.mapv(|x| x * x), 0.2));
+    assert!(objective::linear_gaussian_marginal(&s, square, (0.0, 1.0))
+        .unwrap_err()
+        .to_string()
+        .contains("not linear"));
 }

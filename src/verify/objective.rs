@@ -5,45 +5,57 @@ use rand::Rng as _;
 
 use crate::forward::q_sample;
 use crate::mixture::GaussianMixture;
-use crate::objective::{eps_weight, gaussian_kl, l_simple, mean_form_loss, normal_kl, vlb_terms, Decoder};
+use crate::objective::{
+    bound_along_path, eps_weight, gaussian_kl, l_simple, mean_form_loss, normal_kl, vlb_terms, Decoder,
+};
 use crate::posterior::{mu_tilde, mu_tilde_from_eps, ReverseVar};
-use crate::rng::{normal_vec, seeded, Rng};
+use crate::rng::{normal_vec, seeded};
 use crate::schedule::linspace;
 use crate::stats::{mean_var, normal_log_pdf, normal_pdf, trapezoid, Check, DEFAULT_SIGMAS};
 use crate::{NoiseSchedule, Result};
 
-/// The data of E14 and E16: one Gaussian N(0.4, 0.3^2) in 1-D, for which the reverse
-/// conditionals q(x_{t-1} | x_t) are exactly Gaussian, so a Gaussian model can be exact.
-fn gaussian_data() -> Result<GaussianMixture> {
+/// The data of E14 and E16: one Gaussian N(0.4, 0.3^2) in 1-D. Every q(x_t) is then Gaussian
+/// and every reverse conditional q(x_{t-1} | x_t) exactly Gaussian, so a Gaussian model can be exact.
+pub fn gaussian_data() -> Result<GaussianMixture> {
     GaussianMixture::new(vec![1.0], vec![vec![0.4]], vec![0.3])
 }
 
-/// The exact reverse step of `data` at (x_t, t) as (mean, variance).
-fn exact_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
+/// The exact model: the true reverse step q(x_{t-1} | x_t) of `data` at (x_t, t), as (mean,
+/// variance); a Gaussian when `data` is one Gaussian ([`GaussianMixture::reverse`]).
+pub fn exact_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
     let r = data.reverse(s, t, xt.as_slice().unwrap_or(&[]))?;
     Ok((Array1::from(r.means()[0].clone()), r.stds()[0].powi(2).max(1e-300)))
 }
 
-/// The DDPM reverse step with the exact eps of `data` and sigma_t^2 = beta_t (not exact).
-fn ddpm_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
+/// The DDPM model: the reverse step of Algorithm 2 with the exact eps of `data` (the best
+/// eps_theta) and sigma_t^2 = beta_t, as (mean, variance). Its variance is not the exact one.
+pub fn ddpm_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
     let eps = Array1::from(data.eps_star(s, t, xt.as_slice().unwrap_or(&[]))?);
     Ok((mu_tilde_from_eps(s, xt, &eps, t)?, ReverseVar::Beta.sigma_sq(s, t)?))
 }
 
-/// ln q(x_{1:T}|x_0) - ln p(x_{0:T}) along one path drawn from q, for a Gaussian model `step`
-/// and prior p(x_T) = N(prior.0, prior.1): the bound of E14 "computed directly".
-fn path_log_ratio<F>(s: &NoiseSchedule, x0: f64, mut step: F, prior: (f64, f64), rng: &mut Rng) -> Result<f64>
+/// p_theta(x_0) = N(mean, var), exactly, for a 1-D model whose reverse steps are linear-Gaussian,
+/// mean_t(x) = a_t x + c_t with a variance v_t that does not depend on x (both models above, for
+/// [`gaussian_data`]). Reads a_t and c_t off `step` at x = 0 and x = 1, then carries p(x_T) =
+/// N(prior) down the chain: m <- a_t m + c_t, v <- a_t^2 v + v_t. The oracle of E14 for -ln p_theta(x_0).
+pub fn linear_gaussian_marginal<F>(s: &NoiseSchedule, mut step: F, prior: (f64, f64)) -> Result<(f64, f64)>
 where
     F: FnMut(&Array1<f64>, usize) -> Result<(Array1<f64>, f64)>,
 {
-    let path = crate::forward::q_path(s, &Array1::from(vec![x0]), rng)?;
-    let log_q = crate::forward::q_path_log_density(s, &path)?;
-    let mut log_p = normal_log_pdf(path[s.steps()][0], prior.0, prior.1);
-    for t in 1..=s.steps() {
-        let (mean, var) = step(&path[t], t)?;
-        log_p += normal_log_pdf(path[t - 1][0], mean[0], var);
+    let (mut m, mut v) = prior;
+    for t in (1..=s.steps()).rev() {
+        let mut at = |x: f64| -> Result<(f64, f64)> {
+            let (mean, var) = step(&Array1::from(vec![x]), t)?;
+            Ok((*mean.first().unwrap_or(&f64::NAN), var))
+        };
+        let ((c, var), (a1, _), (a2, var2)) = (at(0.0)?, at(1.0)?, at(2.0)?);
+        let a = a1 - c;
+        if (a2 - (2.0 * a + c)).abs() > 1e-9 * (1.0 + a2.abs()) || (var2 - var).abs() > 1e-12 * var {
+            invalid!("the model's step at t = {t} is not linear-Gaussian (mean not affine in x_t or variance varies)");
+        }
+        (m, v) = (a * m + c, a * a * v + var);
     }
-    Ok(log_q - log_p)
+    Ok((m, v))
 }
 
 /// E14: for Gaussian data, where ln q(x_0) is known exactly, the bound is tight for the exact
@@ -53,27 +65,22 @@ pub fn e14(seed: u64) -> Result<Vec<Check>> {
     let s = NoiseSchedule::linear(100)?;
     let data = gaussian_data()?;
     let x0 = 0.55;
+    let x0a = Array1::from(vec![x0]);
     let nll = -data.log_density(&[x0])?;
     let mut rng = seeded(seed);
     let prior_exact = data.marginal(&s, s.steps())?;
     let prior = (prior_exact.means()[0][0], prior_exact.stds()[0].powi(2));
     let mut worst = 0.0f64;
     for _ in 0..5 {
-        let l = path_log_ratio(&s, x0, |xt, t| exact_step(&data, &s, xt, t), prior, &mut rng)?;
+        let l = bound_along_path(&s, &x0a, |xt, t| exact_step(&data, &s, xt, t), prior, &mut rng)?;
         worst = worst.max((l - nll).abs());
     }
-    // The DDPM model is linear-Gaussian: mean_t(x) = A_t x + c_t. Propagate N(0, 1) down to x_0.
-    let (mut m, mut v) = (0.0, 1.0);
-    for t in (1..=s.steps()).rev() {
-        let (c, var) = ddpm_step(&data, &s, &Array1::from(vec![0.0]), t)?;
-        let (a1, _) = ddpm_step(&data, &s, &Array1::from(vec![1.0]), t)?;
-        let a = a1[0] - c[0];
-        (m, v) = (a * m + c[0], a * a * v + var);
-    }
+    // The DDPM model is linear-Gaussian: carry p(x_T) = N(0, 1) down to x_0.
+    let (m, v) = linear_gaussian_marginal(&s, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0))?;
     let model_nll = -normal_log_pdf(x0, m, v);
     let n = 400;
     let bounds: Vec<f64> = (0..n)
-        .map(|_| path_log_ratio(&s, x0, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng))
+        .map(|_| bound_along_path(&s, &x0a, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng))
         .collect::<Result<_>>()?;
     let (mean, var) = mean_var(&bounds);
     Ok(vec![
@@ -123,7 +130,7 @@ pub fn e16(seed: u64) -> Result<Vec<Check>> {
     for _ in 0..n {
         let v = vlb_terms(&s, &x0a, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), Decoder::Gaussian, &mut rng)?;
         terms.push(v.total());
-        direct.push(path_log_ratio(&s, x0, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng)?);
+        direct.push(bound_along_path(&s, &x0a, |xt, t| ddpm_step(&data, &s, xt, t), (0.0, 1.0), &mut rng)?);
     }
     let ((mt, vt), (md, vd)) = (mean_var(&terms), mean_var(&direct));
     let se = ((vt + vd) / n as f64).sqrt();
