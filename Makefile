@@ -5,6 +5,7 @@
 #   make test    cargo test, then every notebook headless with DDPM_QUICK=1 (what CI runs)
 #   make book    every notebook in full, as HTML in target/book/ (index.html)
 #   make bench   cargo bench (make bench-torch: the same U-Net in PyTorch, in its own venv)
+#   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
 # project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
@@ -32,10 +33,10 @@ RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch clean-evcxr
+.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch check-cuda clean-evcxr
 
 help:
-	@sed -n '3,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
+	@sed -n '3,9p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
 
 setup: setup-rust setup-crates setup-evcxr setup-python setup-kernel
 
@@ -104,6 +105,11 @@ $(TORCH_STAMP):
 bench-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config default --threads 2
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --threads 2
+
+# The `cuda` feature, compiled (cargo check, candle's CUDA kernels included) against nvcc from
+# PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).
+check-cuda:
+	bash $(CURDIR)/scripts/check_cuda.sh
 
 # Frees the notebooks' compile cache (it is rebuilt on the next run: minutes).
 clean-evcxr:

@@ -20,8 +20,7 @@ fn toy_spec(steps: usize) -> (RunSpec, ModelSpec) {
 }
 
 fn csv_steps(dir: &Path) -> Vec<usize> {
-    let text = std::fs::read_to_string(dir.join(LOSS_FILE)).unwrap();
-    text.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+    ddpm::train::read_loss_csv(&dir.join(LOSS_FILE)).unwrap().into_iter().map(|(step, _)| step).collect()
 }
 
 /// A fresh folder holding a finished toy run of `steps` steps, and its settings.
@@ -147,4 +146,61 @@ fn bad_data_names_are_refused_with_the_allowed_ones() {
     assert!(m.contains("allowed: mnist, toy-ring, toy-moons, toy-swiss-roll"), "{m}");
     let m = RunSpec::default_for(DataSpec::Toy(ToyData::Moons), true).unwrap_err().to_string();
     assert!(m.contains("needs labelled data"), "{m}");
+}
+
+#[test]
+fn the_loss_history_reads_back_as_written_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(12);
+    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let history = ddpm::train::read_loss_csv(&dir.path().join(LOSS_FILE)).unwrap();
+    let losses: Vec<f32> = history.iter().map(|&(_, l)| l as f32).collect();
+    assert_eq!(losses, report.losses);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "step,loss,lr\n1,0.5,0.001\n2,oops,0.001\n").unwrap();
+    let e = ddpm::train::read_loss_csv(&bad).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("oops"), "{e}");
+    std::fs::write(&bad, "a,b\n").unwrap();
+    assert!(ddpm::train::read_loss_csv(&bad).unwrap_err().to_string().contains("header"));
+    assert!(ddpm::train::read_loss_csv(&dir.path().join("missing.csv")).is_err());
+}
+
+#[test]
+fn the_moving_average_is_the_mean_of_the_trailing_window() {
+    let xs = [1.0, 2.0, 3.0, 4.0, 10.0];
+    // By hand: [1], [1,2], [1,2,3], [2,3,4], [3,4,10].
+    assert_eq!(ddpm::stats::moving_average(&xs, 3), vec![1.0, 1.5, 2.0, 3.0, 17.0 / 3.0]);
+    assert_eq!(ddpm::stats::moving_average(&xs, 1), xs.to_vec());
+    assert_eq!(ddpm::stats::moving_average(&xs, 0), xs.to_vec());
+    assert!(ddpm::stats::moving_average(&[], 5).is_empty());
+}
+
+#[test]
+fn ensure_trained_trains_a_missing_run_resumes_a_short_one_and_only_loads_a_finished_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(20);
+    let short = RunSpec { train: ddpm::train::TrainConfig { steps: 10, ..spec.train.clone() }, ..spec.clone() };
+    let silent = ddpm::train::ProgressStyle::Silent;
+    let (_, _, meta) = ddpm::run::ensure_trained(dir.path(), &short, &model, &Device::Cpu, silent).unwrap();
+    assert_eq!(meta.step, 10);
+    let (_, _, meta) = ddpm::run::ensure_trained(dir.path(), &spec, &model, &Device::Cpu, silent).unwrap();
+    assert_eq!(meta.step, 20);
+    assert_eq!(csv_steps(dir.path()), (1..=20).collect::<Vec<_>>());
+    // Finished: asking again (even for fewer steps) trains nothing and changes nothing.
+    let before = std::fs::read(dir.path().join(LOSS_FILE)).unwrap();
+    let (_, _, meta) = ddpm::run::ensure_trained(dir.path(), &short, &model, &Device::Cpu, silent).unwrap();
+    assert_eq!(meta.step, 20);
+    assert_eq!(std::fs::read(dir.path().join(LOSS_FILE)).unwrap(), before);
+}
+
+#[test]
+fn a_shortened_run_keeps_the_network_data_and_schedule() {
+    let (spec, _) = RunSpec::default_for(DataSpec::Mnist, true).unwrap();
+    let short = spec.clone().shortened(30);
+    assert_eq!(
+        (short.train.steps, short.train.batch_size, short.train.warmup_steps, short.checkpoint_every),
+        (30, 16, 10, 0)
+    );
+    assert_eq!((&short.data, &short.schedule, short.class_conditional), (&spec.data, &spec.schedule, true));
+    assert_eq!(short.train.label_dropout, spec.train.label_dropout);
 }

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use ddpm::mixture::GaussianMixture;
 use ddpm::nn::EpsModel;
 use ddpm::posterior::{Parameterisation, ReverseVar};
-use ddpm::sample::{sample, Guidance, Prediction, SampleConfig, Sampler};
+use ddpm::sample::{sample, Guidance, MeanScale, Prediction, SampleConfig, Sampler};
 use ddpm::stats::{ks_critical, ks_one_sample, normal_cdf};
 use ddpm::{NoiseSchedule, Result};
 
@@ -66,17 +66,46 @@ fn assert_matches_data(xs: &[f64], what: &str) {
 fn e20_ancestral_sampling_with_the_exact_eps_reproduces_the_data() {
     let model = exact(Parameterisation::Eps);
     for sigma in [ReverseVar::Beta, ReverseVar::BetaTilde] {
-        let config = SampleConfig { sampler: Sampler::Ancestral { sigma }, clip_x0: false, seed: 1, record_at: vec![] };
+        let config = SampleConfig {
+            sampler: Sampler::Ancestral { sigma },
+            clip_x0: false,
+            seed: 1,
+            record_at: vec![],
+            ..Default::default()
+        };
         assert_matches_data(&draw(&model, &config, 2000), &format!("ancestral, {sigma:?}"));
     }
+}
+
+#[test]
+fn erratum_1_dividing_by_alpha_t_on_tensors_makes_the_samples_drift() {
+    // Note 000 writes Algorithm 2 with 1/alpha_t; with the exact eps the samples then fail the
+    // KS test against the data that the paper's 1/sqrt(alpha_t) passes (test above).
+    let model = exact(Parameterisation::Eps);
+    let config = SampleConfig {
+        sampler: Sampler::Ancestral { sigma: ReverseVar::Beta },
+        clip_x0: false,
+        seed: 1,
+        mean_scale: MeanScale::AlphaErratum,
+        ..Default::default()
+    };
+    let x = draw(&model, &config, 2000);
+    let ks = ks_one_sample(&x, bimodal_cdf);
+    let critical = ks_critical(ks.n_eff, 1e-3);
+    assert!(ks.d > critical, "1/alpha_t: KS D = {} should exceed {critical}", ks.d);
 }
 
 #[test]
 fn ddim_with_the_exact_eps_reproduces_the_data_in_fewer_steps() {
     let model = exact(Parameterisation::Eps);
     for eta in [0.0, 1.0] {
-        let config =
-            SampleConfig { sampler: Sampler::Ddim { steps: 100, eta }, clip_x0: false, seed: 2, record_at: vec![] };
+        let config = SampleConfig {
+            sampler: Sampler::Ddim { steps: 100, eta },
+            clip_x0: false,
+            seed: 2,
+            record_at: vec![],
+            ..Default::default()
+        };
         assert_matches_data(&draw(&model, &config, 2000), &format!("DDIM, 100 steps, eta {eta}"));
     }
 }
@@ -91,6 +120,7 @@ fn ddim_with_eta_1_and_every_step_is_ancestral_sampling_with_beta_tilde() {
         clip_x0: false,
         seed: 3,
         record_at: vec![],
+        mean_scale: MeanScale::SqrtAlpha,
     };
     let ddim = SampleConfig { sampler: Sampler::Ddim { steps: 1000, eta: 1.0 }, ..ancestral.clone() };
     let (a, b) = (draw(&model, &ancestral, 64), draw(&model, &ddim, 64));
@@ -102,8 +132,13 @@ fn ddim_with_eta_1_and_every_step_is_ancestral_sampling_with_beta_tilde() {
 #[test]
 fn an_x0_predicting_model_gives_the_same_samples_as_its_eps() {
     // E21: the parameterisations are affine in each other; the sampler converts x0 to eps.
-    let config =
-        SampleConfig { sampler: Sampler::Ddim { steps: 50, eta: 0.0 }, clip_x0: false, seed: 4, record_at: vec![] };
+    let config = SampleConfig {
+        sampler: Sampler::Ddim { steps: 50, eta: 0.0 },
+        clip_x0: false,
+        seed: 4,
+        record_at: vec![],
+        ..Default::default()
+    };
     let (a, b) = (draw(&exact(Parameterisation::Eps), &config, 64), draw(&exact(Parameterisation::X0), &config, 64));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
     assert!(worst < 1e-3, "largest difference {worst}");
@@ -200,4 +235,31 @@ fn bad_sampler_settings_are_refused_with_the_value_and_what_is_allowed() {
         .unwrap_err()
         .to_string();
     assert!(m.contains("got [0, 1]"), "{m}");
+}
+
+#[test]
+fn full_noise_removal_predicts_x0_well_for_small_t_and_the_mean_for_large_t() {
+    // The exact model predicts E[x_0 | x_t]: nearly x_0 itself at t = 1, the data mean (0) at
+    // t = T, so its error grows with t from ~0 to about Var(x_0) = 0.6^2 + 0.1^2 = 0.37.
+    let model = exact(Parameterisation::Eps);
+    let x0_values: Vec<f32> = bimodal().sample(&mut ddpm::rng::seeded(9), 256).iter().map(|&v| v as f32).collect();
+    let x0 = Tensor::from_vec(x0_values, (256, 1), &Device::Cpu).unwrap();
+    let prediction = Prediction { model: &model, parameterisation: Parameterisation::Eps };
+    let ts = [1, 100, 300, 1000];
+    let rows = ddpm::sample::full_noise_removal(&prediction, &model.schedule, &x0, &ts, 10, false).unwrap();
+    let errors: Vec<f64> = rows.iter().map(|r| r.x0_mse(&x0).unwrap()).collect();
+    assert_eq!(rows.iter().map(|r| r.t).collect::<Vec<_>>(), ts);
+    assert!(errors[0] < 1e-3, "t = 1: x0 error {}", errors[0]);
+    assert!(errors.windows(2).all(|w| w[0] < w[1]), "x0 errors should grow with t: {errors:?}");
+    // At T, E[x_0 | x_T] is nearly 0: error near Var(x_0) = 0.37 (256 samples: within 0.1).
+    assert!((errors[3] - 0.37).abs() < 0.1, "t = T: x0 error {}", errors[3]);
+    // The same noise at every t, and x_t by the closed form.
+    let s = &model.schedule;
+    let expected_xt = (x0.affine(s.sqrt_alpha_bar(300), 0.0).unwrap()
+        + rows[2].eps.affine(s.sqrt_one_minus_alpha_bar(300), 0.0).unwrap())
+    .unwrap();
+    let diff: f32 = (&rows[2].xt - expected_xt).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+    assert_eq!(diff, 0.0);
+    assert!(ddpm::sample::full_noise_removal(&prediction, s, &x0, &[], 10, false).is_err());
+    assert!(ddpm::sample::full_noise_removal(&prediction, s, &x0, &[1001], 10, false).is_err());
 }

@@ -67,6 +67,13 @@ pub trait EpsModel {
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor>;
 }
 
+/// A reference to a model is a model: `Prediction { model: &net, .. }` borrows the network.
+impl<M: EpsModel + ?Sized> EpsModel for &M {
+    fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        (**self).eps_theta(xt, t, class, train)
+    }
+}
+
 impl EpsModel for UNet {
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
         self.forward(xt, t, class, train)

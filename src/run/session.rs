@@ -185,3 +185,17 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(Model, RunSpec, Checkp
         .map_err(|e| Error::Invalid(format!("{}: the EMA weights do not fit the network: {e}", dir.display())))?;
     Ok((model, spec, meta))
 }
+
+/// The run in `dir` as `spec` describes it, trained first where it is missing or shorter than
+/// `spec.train.steps` (resuming from its last checkpoint), then loaded with its EMA weights:
+/// what a notebook that needs a trained network calls. A finished run is only loaded.
+pub fn ensure_trained(
+    dir: &Path,
+    spec: &RunSpec,
+    model: &ModelSpec,
+    device: &Device,
+    progress: ProgressStyle,
+) -> Result<(Model, RunSpec, Checkpoint)> {
+    train_run(dir, spec, model, device, &RunOptions { resume: true, progress, ..Default::default() })?;
+    load_model(dir, device)
+}

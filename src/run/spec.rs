@@ -143,6 +143,17 @@ impl RunSpec {
         }
     }
 
+    /// The same run cut down to `steps` steps of batch 16, a warm-up of a third of them, and a
+    /// checkpoint only at the end: what the notebooks train in quick mode (seconds on a CPU;
+    /// enough to run every cell, not to make digits).
+    pub fn shortened(mut self, steps: usize) -> RunSpec {
+        self.train.steps = steps;
+        self.train.batch_size = self.train.batch_size.min(16);
+        self.train.warmup_steps = steps / 3;
+        self.checkpoint_every = 0;
+        self
+    }
+
     /// The data, parsed.
     pub fn data_spec(&self) -> Result<DataSpec> {
         self.data.parse()

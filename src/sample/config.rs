@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::array::MeanScale;
 use crate::posterior::ReverseVar;
 use crate::{NoiseSchedule, Result};
 
@@ -55,11 +56,20 @@ pub struct SampleConfig {
     /// Steps t (each in 1..=T) at which the trajectory records x_t and the predicted x_0. A step
     /// the sampler does not visit is recorded at the nearest visited step below it.
     pub record_at: Vec<usize>,
+    /// How the ancestral step's mean is scaled: 1/sqrt(alpha_t) as in the paper, or note 000's
+    /// 1/alpha_t (erratum 1, wrong on purpose, for the notebooks). DDIM ignores it.
+    pub mean_scale: MeanScale,
 }
 
 impl Default for SampleConfig {
     fn default() -> Self {
-        Self { sampler: Sampler::default(), clip_x0: true, seed: 0, record_at: Vec::new() }
+        Self {
+            sampler: Sampler::default(),
+            clip_x0: true,
+            seed: 0,
+            record_at: Vec::new(),
+            mean_scale: MeanScale::SqrtAlpha,
+        }
     }
 }
 

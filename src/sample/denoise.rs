@@ -7,9 +7,10 @@ use crate::nn::EpsModel;
 use crate::posterior::Parameterisation;
 use crate::{NoiseSchedule, Result};
 
-/// A network and what its output means (the target it was trained on).
-pub struct Prediction<'a, M: EpsModel> {
-    pub model: &'a M,
+/// A network and what its output means (the target it was trained on). `model` is the network
+/// itself (a notebook keeps it across cells) or a reference to it (`&net`: every `&M` is a model too).
+pub struct Prediction<M: EpsModel> {
+    pub model: M,
     /// eps (Ho et al.), x0 or v; the posterior mean is not supported.
     pub parameterisation: Parameterisation,
 }
@@ -39,7 +40,7 @@ pub struct Denoised {
     pub x0: Tensor,
 }
 
-impl<M: EpsModel> Prediction<'_, M> {
+impl<M: EpsModel> Prediction<M> {
     /// The network's eps and x_0 at (x_t, t), one t for the whole batch. With `clip`, x_0 is
     /// clipped to [-1, 1] and eps recomputed from it, so the pair stays consistent.
     pub fn denoise(

@@ -9,6 +9,8 @@
 //! - [`network`]: [`sample`], the loop on candle tensors for a trained [`crate::nn::EpsModel`],
 //!   with the trajectory of x_t and of the predicted x_0 ("full noise removal", note 001; E21);
 //! - [`batched`]: many samples in chunks, with one class per sample;
+//! - [`removal`]: note 001's "full noise removal": real images noised to x_t, and the network's
+//!   eps and x_0 for them, at several t (E21);
 //! - [`output`]: samples as images, points or values in [0, 1].
 //!
 //! Every draw of z comes from one generator seeded with [`SampleConfig::seed`]: the same seed
@@ -20,9 +22,11 @@ pub mod config;
 pub mod denoise;
 pub mod network;
 pub mod output;
+pub mod removal;
 
 pub use array::{p_sample_loop, p_sample_step, MeanScale};
 pub use batched::{sample_batched, Batches};
 pub use config::{SampleConfig, Sampler};
 pub use denoise::{Denoised, Guidance, Prediction};
-pub use network::{sample, Trajectory};
+pub use network::{normal_tensor, sample, Trajectory};
+pub use removal::{full_noise_removal, Removal};

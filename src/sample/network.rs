@@ -3,6 +3,7 @@
 
 use candle_core::{Device, Tensor};
 
+use super::array::MeanScale;
 use super::config::{SampleConfig, Sampler};
 use super::denoise::{Guidance, Prediction};
 use crate::nn::EpsModel;
@@ -64,7 +65,11 @@ pub fn sample<M: EpsModel>(
             Sampler::Ancestral { sigma } => {
                 // Line 4: the mean, then + sigma_t z (line 3: z = 0 when t = 1).
                 let eps_coef = schedule.beta(t) / schedule.sqrt_one_minus_alpha_bar(t);
-                let mean = ((&x - d.eps.affine(eps_coef, 0.0)?)? * (1.0 / schedule.alpha(t).sqrt()))?;
+                let divisor = match config.mean_scale {
+                    MeanScale::SqrtAlpha => schedule.alpha(t).sqrt(),
+                    MeanScale::AlphaErratum => schedule.alpha(t),
+                };
+                let mean = ((&x - d.eps.affine(eps_coef, 0.0)?)? * (1.0 / divisor))?;
                 add_noise(mean, sigma.sigma_sq(schedule, t)?.sqrt(), t > 1, &mut rng)?
             }
             Sampler::Ddim { eta, .. } => {

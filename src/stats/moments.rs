@@ -37,3 +37,20 @@ pub fn var_check(id: &str, what: &str, xs: &[f64], expected_var: f64, sigmas: f6
     let se = expected_var * (2.0 / (xs.len() as f64 - 1.0)).sqrt();
     Check::close(id, what, var, expected_var, sigmas * se)
 }
+
+/// The trailing moving average of `xs` over `window` values (fewer at the start): element i is
+/// the mean of xs[i + 1 - window ..= i]. For loss curves, which are noisy step to step.
+pub fn moving_average(xs: &[f64], window: usize) -> Vec<f64> {
+    let window = window.max(1);
+    let mut sum = 0.0;
+    xs.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            sum += x;
+            if i >= window {
+                sum -= xs[i - window];
+            }
+            sum / (i + 1).min(window) as f64
+        })
+        .collect()
+}

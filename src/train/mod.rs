@@ -45,6 +45,6 @@ pub mod trainer;
 pub use config::TrainConfig;
 pub use ema::Ema;
 pub use progress::{Progress, ProgressStyle};
-pub use run::{Control, DataSource};
+pub use run::{read_loss_csv, Control, DataSource};
 pub use step::{loss, NoisedBatch};
 pub use trainer::{StepStats, Trainer};

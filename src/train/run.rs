@@ -140,3 +140,25 @@ fn write_csv(path: &Path, first: usize, history: &[f32], lr_at: impl Fn(usize) -
     }
     crate::atomic::write(path, text.as_bytes())
 }
+
+/// Reads a loss history written during training (`step,loss,lr` rows, e.g. a run's loss.csv)
+/// as (step, loss) pairs, in file order.
+pub fn read_loss_csv(path: &Path) -> Result<Vec<(usize, f64)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines();
+    if lines.next() != Some("step,loss,lr") {
+        return Err(Error::format(path, "expected the header \"step,loss,lr\""));
+    }
+    lines
+        .enumerate()
+        .map(|(i, row)| {
+            let mut fields = row.split(',');
+            let step = fields.next().and_then(|s| s.parse::<usize>().ok());
+            let loss = fields.next().and_then(|s| s.parse::<f64>().ok());
+            match (step, loss) {
+                (Some(step), Some(loss)) => Ok((step, loss)),
+                _ => Err(Error::format(path, format!("line {}: expected step,loss,lr, got {row:?}", i + 2))),
+            }
+        })
+        .collect()
+}

@@ -101,7 +101,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         0 => Sampler::Ancestral { sigma: ddpm::posterior::ReverseVar::Beta },
         k => Sampler::Ddim { steps: k, eta: args.eta },
     };
-    let config = SampleConfig { sampler, clip_x0: true, seed: args.seed, record_at: vec![] };
+    let config = SampleConfig { sampler, clip_x0: true, seed: args.seed, record_at: vec![], ..Default::default() };
     let what = Batches {
         n: args.n,
         shape: model.sample_shape(),

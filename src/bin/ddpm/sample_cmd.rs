@@ -86,7 +86,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data);
     }
     let record_at = if args.trajectory.is_some() { parse_steps(&args.trajectory_at)? } else { Vec::new() };
-    let config = SampleConfig { sampler, clip_x0: !args.no_clip, seed: args.seed, record_at };
+    let config = SampleConfig { sampler, clip_x0: !args.no_clip, seed: args.seed, record_at, ..Default::default() };
     config.validate(&schedule)?;
     let classes = classes(&model, &args)?;
     println!(
