@@ -255,6 +255,72 @@ fn parameter_count_matches_the_closed_form() {
 }
 
 #[test]
+fn trace_lists_every_stage_and_matches_forward() {
+    // The oracle is the U-Net's wiring (Ho et al. 2020, Appendix B): every up-path block takes h
+    // concatenated with the feature map one down-path stage kept, last kept first, so its input
+    // channels are h's channels plus that stage's; the output has the input's shape.
+    let mut rng = seeded(SEED);
+    for cfg in [three_levels(), conditional()] {
+        let (model, _varmap) = UNet::new_seeded(&cfg, &cpu(), SEED).unwrap();
+        let (x, t, class) = batch(&cfg, 2, &mut rng);
+        let (out, shapes) = model.trace(&x, &t, class.as_ref()).unwrap();
+        assert_eq!(values(&out), values(&model.forward(&x, &t, class.as_ref(), false).unwrap()));
+        assert_eq!(shapes[0], ("time_embed".to_string(), vec![2, cfg.emb_dim()]));
+        assert_eq!(shapes.last().unwrap(), &("conv_out".to_string(), x.dims().to_vec()));
+        let shape_of = |name: &str| shapes.iter().find(|(n, _)| n.trim_end_matches("+attn") == name).unwrap().1.clone();
+        let (levels, blocks) = (cfg.levels(), cfg.blocks_per_level);
+        let mut skips = 0;
+        for (i, (name, shape)) in shapes.iter().enumerate() {
+            if let Some((_, from)) = name.split_once(" <- ") {
+                let (h, skip) = (&shapes[i - 1].1, shape_of(from));
+                assert_eq!(shape[1], h[1] + skip[1], "{name}: channels of h {h:?} + skip {skip:?}");
+                assert_eq!((shape[2], shape[3]), (skip[2], skip[3]), "{name}");
+                skips += 1;
+            }
+        }
+        // conv_in, every down block, every downsample: each kept once, each used once.
+        assert_eq!(skips, 1 + levels * blocks + (levels - 1));
+        assert_eq!(
+            shapes.iter().filter(|(n, _)| n.ends_with("+attn")).count() > 0,
+            !cfg.attention_resolutions.is_empty()
+        );
+        let smallest = cfg.image_size >> (levels - 1);
+        assert_eq!(shape_of("mid.res2"), vec![2, *cfg.level_channels().last().unwrap(), smallest, smallest]);
+    }
+}
+
+#[test]
+fn variables_by_name_and_counts_by_prefix() {
+    let cfg = UNetConfig::default();
+    let (_model, varmap) = UNet::new_seeded(&cfg, &cpu(), SEED).unwrap();
+    // The time MLP's first layer maps the sinusoid (base_channels) to 4 base_channels.
+    let w = ddpm::nn::variable(&varmap, "time_embed.lin1.weight").unwrap();
+    assert_eq!(w.dims(), &[cfg.emb_dim(), cfg.base_channels]);
+    let held = varmap.data().lock().unwrap()["time_embed.lin1.weight"].as_tensor().clone();
+    assert_eq!(values(&w), values(&held));
+    // The last layer starts at zero (E18).
+    assert!(values(&ddpm::nn::variable(&varmap, "conv_out.weight").unwrap()).iter().all(|&v| v == 0.0));
+    let message = ddpm::nn::variable(&varmap, "conv_out.wieght").unwrap_err().to_string();
+    assert!(
+        message.contains("no variable named \"conv_out.wieght\"") && message.contains("\"conv_out.weight\""),
+        "{message}"
+    );
+
+    let top = ddpm::nn::parameter_count_by_prefix(&varmap, 1);
+    let names: Vec<&str> = top.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["conv_in", "conv_out", "down", "mid", "norm_out", "time_embed", "up"]);
+    for depth in [0, 1, 2, 10] {
+        let total: usize = ddpm::nn::parameter_count_by_prefix(&varmap, depth).iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 1_623_169, "depth {depth}");
+    }
+    // conv_in: a 3x3 convolution 1 -> 32 channels, 1*32*9 weights + 32 biases; time MLP: 32*128+128 + 128*128+128.
+    assert_eq!(top[0].1, 32 * 9 + 32);
+    assert_eq!(top[5].1, 32 * 128 + 128 + 128 * 128 + 128);
+    let levels: Vec<String> = ddpm::nn::parameter_count_by_prefix(&varmap, 2).into_iter().map(|(n, _)| n).collect();
+    assert!(levels.contains(&"down.2".to_string()) && levels.contains(&"up.0".to_string()), "{levels:?}");
+}
+
+#[test]
 fn invalid_configs_give_clear_errors() {
     let d = UNetConfig::default();
     let cases: Vec<(UNetConfig, &str)> = vec![

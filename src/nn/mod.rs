@@ -59,6 +59,33 @@ pub fn parameter_count(varmap: &VarMap) -> usize {
     varmap.all_vars().iter().map(|v| v.elem_count()).sum()
 }
 
+/// The variable `name` of `varmap` (e.g. `"time_embed.lin1.weight"`), as a tensor that shares its
+/// storage: to read a layer's weights and redo its computation by hand.
+pub fn variable(varmap: &VarMap, name: &str) -> Result<Tensor> {
+    let vars = varmap.data().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match vars.get(name) {
+        Some(var) => Ok(var.as_tensor().clone()),
+        None => {
+            let mut names: Vec<&String> = vars.keys().collect();
+            names.sort();
+            invalid!("no variable named {name:?}; the variables are {names:?}")
+        }
+    }
+}
+
+/// The parameter count of each group of variables whose names share their first `depth` dotted
+/// parts (depth 1: `conv_in`, `down`, `mid`, ...; depth 2: `down.0`, `down.1`, ...), sorted by
+/// name (a depth of 0 counts as 1). The counts add up to [`parameter_count`].
+pub fn parameter_count_by_prefix(varmap: &VarMap, depth: usize) -> Vec<(String, usize)> {
+    let vars = varmap.data().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut groups: std::collections::BTreeMap<String, usize> = Default::default();
+    for (name, var) in vars.iter() {
+        let prefix: Vec<&str> = name.split('.').take(depth.max(1)).collect();
+        *groups.entry(prefix.join(".")).or_default() += var.elem_count();
+    }
+    groups.into_iter().collect()
+}
+
 /// A noise-prediction network eps_theta(x_t, t [, class]) (Ho et al. 2020, Eq. 11-12): what
 /// training (Algorithm 1) and sampling (Algorithm 2) need from a model.
 pub trait EpsModel {

@@ -43,6 +43,15 @@ impl Stage {
         Ok(Self { res: ResBlock::with_rng(block, rng.clone(), vb.pp("res"))?, attn })
     }
 
+    /// "+attn" when attention follows the residual block, for [`UNet::trace`].
+    fn suffix(&self) -> &'static str {
+        if self.attn.is_some() {
+            "+attn"
+        } else {
+            ""
+        }
+    }
+
     // (B, C_in, H, W) -> (B, C_out, H, W)
     fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.res.forward(x, emb, train)?;
@@ -190,6 +199,34 @@ impl UNet {
     /// (num_classes = "no class"), or None (every element "no class"; required for an
     /// unconditional model); `train` turns dropout on. Returns (B, C, H, W).
     pub fn forward(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.run(x, t, class, train, None)
+    }
+
+    /// The forward pass of [`UNet::forward`] (dropout off) and the shape after every stage, in
+    /// order: `time_embed` (B, E), `conv_in`, `down.{level}.{block}` (a residual block, "+attn"
+    /// when attention follows it), `down.{level}.downsample`, `mid.res1[+attn]`, `mid.res2`, then
+    /// for each block of the up path `up.{level}.{block} <- {skip}` (h concatenated with the
+    /// feature map that stage `{skip}` of the down path kept) and `up.{level}.{block}` (after the
+    /// block), `up.{level}.upsample`, and `conv_out` (B, C, H, W).
+    pub fn trace(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>) -> Result<(Tensor, Vec<(String, Vec<usize>)>)> {
+        let mut shapes = Vec::new();
+        let out = self.run(x, t, class, false, Some(&mut shapes))?;
+        Ok((out, shapes))
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        class: Option<&Tensor>,
+        train: bool,
+        mut trace: Option<&mut Vec<(String, Vec<usize>)>>,
+    ) -> Result<Tensor> {
+        let mut note = |name: &dyn Fn() -> String, h: &Tensor| {
+            if let Some(shapes) = trace.as_mut() {
+                shapes.push((name(), h.dims().to_vec()));
+            }
+        };
         let cfg = &self.config;
         let (b, c, height, width) = match *x.dims() {
             [b, c, h, w] => (b, c, h, w),
@@ -212,39 +249,52 @@ impl UNet {
             (None, Some(_)) => invalid!("this U-Net is unconditional (num_classes = None): pass class = None"),
             (None, None) => {}
         }
+        note(&|| "time_embed".into(), &emb);
 
         let mut h = self.conv_in.forward(x)?; // (B, C, H, W) -> (B, ch, H, W)
-        let mut hs = vec![h.clone()];
-        for (stages, downsample) in &self.down {
-            for stage in stages {
+        note(&|| "conv_in".into(), &h);
+        // The feature maps kept for the skip connections, with the names of the stages that made them.
+        let mut hs = vec![(h.clone(), "conv_in".to_string())];
+        for (level, (stages, downsample)) in self.down.iter().enumerate() {
+            for (j, stage) in stages.iter().enumerate() {
                 h = stage.forward(&h, &emb, train)?; // (B, c, H', W') -> (B, ch_level, H', W')
-                hs.push(h.clone());
+                note(&|| format!("down.{level}.{j}{}", stage.suffix()), &h);
+                hs.push((h.clone(), format!("down.{level}.{j}")));
             }
             if let Some(down) = downsample {
                 h = down.forward(&h)?; // (B, c, H', W') -> (B, c, H'/2, W'/2)
-                hs.push(h.clone());
+                note(&|| format!("down.{level}.downsample"), &h);
+                hs.push((h.clone(), format!("down.{level}.downsample")));
             }
         }
 
         let (mid_stage, mid_res2) = &self.mid;
         h = mid_stage.forward(&h, &emb, train)?; // (B, c, H_min, W_min), same shape
+        note(&|| format!("mid.res1{}", mid_stage.suffix()), &h);
         h = mid_res2.forward(&h, &emb, train)?; // same shape
+        note(&|| "mid.res2".into(), &h);
 
-        for (stages, upsample) in &self.up {
-            for stage in stages {
-                let skip = match hs.pop() {
+        for (i, (stages, upsample)) in self.up.iter().enumerate() {
+            let level = self.up.len() - 1 - i;
+            for (j, stage) in stages.iter().enumerate() {
+                let (skip, from) = match hs.pop() {
                     Some(s) => s,
                     None => invalid!("internal error: the U-Net ran out of skip connections"),
                 };
                 let cat = Tensor::cat(&[&h, &skip], 1)?; // (B, c, H', W') + (B, c_skip, H', W') -> (B, c + c_skip, H', W')
+                note(&|| format!("up.{level}.{j} <- {from}"), &cat);
                 h = stage.forward(&cat, &emb, train)?; // -> (B, ch_level, H', W')
+                note(&|| format!("up.{level}.{j}{}", stage.suffix()), &h);
             }
             if let Some(up) = upsample {
                 h = up.forward(&h)?; // (B, c, H', W') -> (B, c, 2H', 2W')
+                note(&|| format!("up.{level}.upsample"), &h);
             }
         }
 
         let h = silu(&self.norm_out.forward(&h)?)?; // (B, ch, H, W)
-        self.conv_out.forward(&h) // (B, ch, H, W) -> (B, C, H, W)
+        let out = self.conv_out.forward(&h)?; // (B, ch, H, W) -> (B, C, H, W)
+        note(&|| "conv_out".into(), &out);
+        Ok(out)
     }
 }
