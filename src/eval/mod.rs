@@ -6,11 +6,13 @@
 //!   penultimate layer);
 //! - [`sample_quality`]: what the classifier says about generated samples: the fraction it
 //!   recognises with confidence >= 0.9, the histogram of its classes, the Fréchet distance to
-//!   the test set, and, for class-conditional samples, how often it sees the requested class (E23).
+//!   the test set, and, for class-conditional samples, how often it sees the requested class (E23);
+//! - [`toy`]: samples and eps of a model of the 2-D ring against the exact mixture (E19, E20).
 
 pub mod bound;
 pub mod classifier;
 pub mod frechet;
+pub mod toy;
 
 use candle_core::Tensor;
 

@@ -2,7 +2,7 @@
 //! values in [0, 1] for `.npy` files.
 
 use candle_core::{DType, Tensor};
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 
 use crate::Result;
 
@@ -33,4 +33,16 @@ pub fn to_unit_interval(x: &Tensor) -> Result<Vec<f32>> {
 pub fn to_points(x: &Tensor) -> Result<Vec<Vec<f64>>> {
     let rows: Vec<Vec<f32>> = x.to_dtype(DType::F32)?.to_vec2()?;
     Ok(rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+}
+
+/// A batch of points (B, D) as a (B, D) array in f64, for statistics (`eval::toy::ring_stats`)
+/// and for plain-array code such as `GaussianMixture::eps_star`.
+pub fn to_array(x: &Tensor) -> Result<Array2<f64>> {
+    let (b, d) = match *x.dims() {
+        [b, d] => (b, d),
+        ref dims => invalid!("points must be a batch (B, D), got shape {dims:?}"),
+    };
+    let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    Array2::from_shape_vec((b, d), v.into_iter().map(f64::from).collect())
+        .map_err(|e| crate::Error::Invalid(e.to_string()))
 }
