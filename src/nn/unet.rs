@@ -14,6 +14,9 @@ use super::init::seeded_var_builder;
 use super::norm::{silu, GroupNorm};
 use crate::Result;
 
+/// The stages of one forward pass, in order, each with the shape of its output: [`UNet::trace`].
+pub type StageShapes = Vec<(String, Vec<usize>)>;
+
 /// A residual block, followed by attention at the levels that have it.
 #[derive(Debug, Clone)]
 struct Stage {
@@ -45,11 +48,7 @@ impl Stage {
 
     /// "+attn" when attention follows the residual block, for [`UNet::trace`].
     fn suffix(&self) -> &'static str {
-        if self.attn.is_some() {
-            "+attn"
-        } else {
-            ""
-        }
+        self.attn.as_ref().map_or("", |_| "+attn")
     }
 
     // (B, C_in, H, W) -> (B, C_out, H, W)
@@ -208,7 +207,7 @@ impl UNet {
     /// for each block of the up path `up.{level}.{block} <- {skip}` (h concatenated with the
     /// feature map that stage `{skip}` of the down path kept) and `up.{level}.{block}` (after the
     /// block), `up.{level}.upsample`, and `conv_out` (B, C, H, W).
-    pub fn trace(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>) -> Result<(Tensor, Vec<(String, Vec<usize>)>)> {
+    pub fn trace(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>) -> Result<(Tensor, StageShapes)> {
         let mut shapes = Vec::new();
         let out = self.run(x, t, class, false, Some(&mut shapes))?;
         Ok((out, shapes))
@@ -220,7 +219,7 @@ impl UNet {
         t: &Tensor,
         class: Option<&Tensor>,
         train: bool,
-        mut trace: Option<&mut Vec<(String, Vec<usize>)>>,
+        mut trace: Option<&mut StageShapes>,
     ) -> Result<Tensor> {
         let mut note = |name: &dyn Fn() -> String, h: &Tensor| {
             if let Some(shapes) = trace.as_mut() {
