@@ -60,8 +60,8 @@ impl RingStats {
 /// ```
 /// use ddpm::{data::ring_centres, eval::toy::ring_stats, ndarray::array};
 /// let centres = ring_centres(4, 1.0)?;
-/// let stats = ring_stats(&array![[1.0, 0.0], [0.0, 1.2], [0.5, 0.5]], &centres, 0.1, 3.0)?;
-/// assert_eq!(stats.counts, vec![1, 1, 0, 0]);
+/// let stats = ring_stats(&array![[1.0, 0.0], [0.0, 1.2], [0.6, 0.3]], &centres, 0.1, 3.0)?;
+/// assert_eq!(stats.counts, vec![2, 1, 0, 0]); // (0.6, 0.3) is nearest to (1, 0), but 0.5 away
 /// assert!((stats.near_fraction - 2.0 / 3.0).abs() < 1e-12);
 /// # Ok::<(), ddpm::Error>(())
 /// ```
