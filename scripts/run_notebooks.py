@@ -17,7 +17,9 @@ target/evcxr/ (minutes), so that no notebook's first cell carries that cost agai
 per-cell timeout (--timeout, default 900 s). Warm, the pre-warm takes seconds.
 
 A notebook fails when
-- a cell reports an error (a compile error, a panic, a kernel that died, a timeout), or
+- a cell reports an error (a compile error, a panic, a kernel that died, a timeout),
+- a cell writes to stderr: evcxr reports a cell whose `?` returned an error as a success and
+  prints the error there (the crate never writes to stderr), or
 - any output of any cell contains "panicked at" (stdout, stderr, results, displays).
 evcxr reports a panicking cell as a success unless `:preserve_vars_on_panic 0` is set,
 so before the notebook's first cell the runner sends that command as a hidden cell
@@ -186,6 +188,14 @@ def run_cells(nb, cwd, args, on_cell=None):
                     if on_cell:
                         on_cell(index, times[-1][1])
                 text = cell_text(cell)
+                # evcxr answers "ok" for a cell whose `?` returned an error and prints the error
+                # on stderr only; the crate itself never writes to stderr.
+                errors = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                                 if o.get("output_type") == "stream" and o.get("name") == "stderr").strip()
+                if errors:
+                    raise NotebookFailure("%s returned an error (evcxr printed it on stderr and reported "
+                                          "success):\n    source:\n%s\n    stderr:\n%s"
+                                          % (where(), indent(cell.source, max_lines=15), indent(errors)))
                 if PANIC_MARK in text:
                     raise NotebookFailure("%s printed %r although the kernel reported success:\n%s"
                                           % (where(), PANIC_MARK, indent(text)))
