@@ -2,25 +2,26 @@
 //! the CPU as well as their forward pass.
 //!
 //! candle 0.11.1 computes the input gradient of every `conv2d` with `conv_transpose2d`, a direct
-//! loop on the CPU. [`Conv`] runs stride-1 convolutions through im2col and one matrix product
-//! instead, forward and backward ([`super::kernels`]); a 1x1 convolution is a matrix product
-//! outright ([`Conv1x1`]). [`upsample_nearest`] repeats pixels by broadcasting, whose backward
-//! pass is a sum, where `upsample_nearest2d`'s is a grouped convolution (and, in candle 0.11.1,
-//! overwrites rather than adds to the gradient of its input).
+//! loop on the CPU. [`Conv`] runs its convolutions (stride 1 and 2) on the CPU in f32 through
+//! im2col and one matrix product instead, forward and backward ([`conv2d_im2col`], `conv_op.rs`);
+//! a 1x1 convolution is a matrix product outright ([`Conv1x1`]). [`upsample_nearest`] repeats
+//! pixels by broadcasting, whose backward pass is a sum, where `upsample_nearest2d`'s is a grouped
+//! convolution (and, in candle 0.11.1, overwrites rather than adds to the gradient of its input).
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
+use super::conv_op::Conv2dOp;
 use super::init::pytorch_uniform;
-use super::kernels::{on_cpu_f32, Conv2dOp};
+use super::kernels::on_cpu_f32;
 use crate::Result;
 
 /// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1
 /// keeps the size and a stride of 2 halves an even size). Parameters as PyTorch's
 /// `nn.Conv2d(in, out, kernel, stride, padding=kernel // 2)`: `weight` (out, in, k, k) and
-/// `bias` (out). On the CPU in f32, a stride-1 convolution runs through im2col and one matrix
-/// product, forward and backward ([`super::kernels`]), instead of candle's tiled convolution and
-/// its `conv_transpose2d` loop.
+/// `bias` (out). On the CPU in f32 it runs through im2col and one matrix product, forward and
+/// backward ([`conv2d_im2col`]), instead of candle's tiled convolution and its `conv_transpose2d`
+/// loop; elsewhere (a GPU, f64) through candle's `conv2d`.
 #[derive(Debug, Clone)]
 pub struct Conv {
     weight: Tensor,
@@ -58,14 +59,23 @@ impl Conv {
     /// (B, C_in, H, W) -> (B, C_out, H / stride, W / stride) (sizes rounded up).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let padding = self.weight.dim(2)? / 2;
-        let y = if self.stride == 1 && on_cpu_f32(x) {
-            x.contiguous()?.apply_op2(&self.weight.contiguous()?, Conv2dOp { padding })?
+        let y = if on_cpu_f32(x) {
+            conv2d_im2col(x, &self.weight, self.stride, padding)?
         } else {
             x.conv2d(&self.weight, padding, self.stride, 1, 1)?
         };
         let c_out = self.bias.dim(0)?;
         Ok(y.broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)?)
     }
+}
+
+/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), no bias, with `stride` and
+/// `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1), through
+/// im2col and matrix products forward and backward (`conv_op.rs`). CPU only, f32 or f64; the same
+/// values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` up to rounding. [`Conv`] uses it on
+/// the CPU in f32.
+pub fn conv2d_im2col(x: &Tensor, kernel: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    Ok(x.contiguous()?.apply_op2(&kernel.contiguous()?, Conv2dOp { stride, padding })?)
 }
 
 /// A 1x1 convolution, y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o] at every pixel p, computed as

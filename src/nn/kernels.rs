@@ -1,21 +1,17 @@
-//! Hand-written CPU kernels, with their backward passes written out, for the three operations
-//! that dominate a U-Net training step: group norm, SiLU and the stride-1 convolution.
+//! Hand-written CPU kernels, with their backward passes written out, for group norm and SiLU,
+//! two of the operations that dominate a U-Net training step (the convolution is in `conv_op.rs`).
 //!
 //! candle 0.11.1 differentiates group norm and SiLU through the chain of small operations they are
-//! built from (about ten passes over the activations, many of them broadcast reductions), and the
-//! input gradient of a convolution through `conv_transpose2d`, a direct loop on the CPU. Here:
+//! built from (about ten passes over the activations, many of them broadcast reductions). Here:
 //!
 //! - group norm: one pass forward, two backward, with the textbook gradient
 //!   dx = (w / sigma) (g - mean(g) - x_hat mean(g x_hat)) over each group (per channel for g w);
-//! - SiLU: y = x s(x), dy/dx = s(x) (1 + x (1 - s(x))), s the logistic function;
-//! - stride-1 convolution: im2col and one large matrix product, forward and backward (candle's
-//!   tiled convolution is about twice as slow here), and the input gradient as a convolution with
-//!   the flipped, transposed kernel.
+//! - SiLU: y = x s(x), dy/dx = s(x) (1 + x (1 - s(x))), s the logistic function.
 //!
 //! They run only for contiguous f32 tensors on the CPU; elsewhere (a GPU, another dtype) the
 //! callers use candle's own operations, which give the same numbers (checked in `tests/nn.rs`).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 
 /// Whether the hand-written kernels apply to `x`: f32 on the CPU, not empty.
 pub(crate) fn on_cpu_f32(x: &Tensor) -> bool {
@@ -161,114 +157,5 @@ impl CustomOp3 for GroupNormOp {
             Some(Tensor::from_vec(to_f32(dw), c, dev)?),
             Some(Tensor::from_vec(to_f32(db), c, dev)?),
         ))
-    }
-}
-
-/// The columns of a stride-1 convolution ("im2col"): for x of shape (B, C, H, W), a matrix of
-/// shape (C k k, B H W) whose row (c, ky, kx) and column (b, y, x) hold
-/// x[b, c, y + ky - padding, x + kx - padding], or 0 outside the image. Rows are filled in
-/// parallel on all cores.
-fn im2col(x: &[f32], dims: (usize, usize, usize, usize), k: usize, padding: usize) -> Vec<f32> {
-    let (b, c, h, w) = dims;
-    let (hw, n) = (h * w, b * h * w);
-    let mut cols = vec![0f32; c * k * k * n];
-    let fill = |r: usize, row: &mut [f32]| {
-        let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
-        let (dy, dx) = (ky as isize - padding as isize, kx as isize - padding as isize);
-        // Output columns x with 0 <= x + dx < w.
-        let (x0, x1) = ((-dx).max(0) as usize, (w as isize - dx).min(w as isize).max(0) as usize);
-        for bi in 0..b {
-            let plane = &x[(bi * c + ci) * hw..][..hw];
-            for y in 0..h {
-                let sy = y as isize + dy;
-                if sy < 0 || sy >= h as isize || x0 >= x1 {
-                    continue;
-                }
-                let src = &plane[sy as usize * w..][..w];
-                let dst = &mut row[bi * hw + y * w..][..w];
-                dst[x0..x1].copy_from_slice(&src[(x0 as isize + dx) as usize..(x1 as isize + dx) as usize]);
-            }
-        }
-    };
-    let rows = c * k * k;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, rows.max(1));
-    let per_thread = rows.div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        for (t, chunk) in cols.chunks_mut(per_thread * n).enumerate() {
-            let fill = &fill;
-            scope.spawn(move || {
-                for (j, row) in chunk.chunks_mut(n).enumerate() {
-                    fill(t * per_thread + j, row);
-                }
-            });
-        }
-    });
-    cols
-}
-
-/// A stride-1 convolution of `x` (values of a (B, C, H, W) tensor) with `kernel` (O, C, k, k)
-/// through im2col and one matrix product: (B H W, C k k) x (C k k, O), then back to (B, O, H, W).
-fn conv_im2col(
-    x: &[f32],
-    dims: (usize, usize, usize, usize),
-    kernel: &Tensor,
-    padding: usize,
-) -> candle_core::Result<Tensor> {
-    let (b, c, h, w) = dims;
-    let (o, c_k, k, _) = kernel.dims4()?;
-    if c_k != c || 2 * padding + 1 != k {
-        candle_core::bail!("ddpm-conv2d: kernel {:?} does not fit input {dims:?} with padding {padding}", kernel.dims())
-    }
-    let cols = Tensor::from_vec(im2col(x, dims, k, padding), (c * k * k, b * h * w), kernel.device())?;
-    let y = cols.t()?.matmul(&kernel.reshape((o, c * k * k))?.t()?)?; // (B H W, O)
-    y.reshape((b, h * w, o))?.transpose(1, 2)?.contiguous()?.reshape((b, o, h, w))
-}
-
-/// A stride-1, size-preserving convolution (padding (k - 1) / 2, no bias) on the CPU, through
-/// im2col and a matrix product, forward and backward.
-pub(crate) struct Conv2dOp {
-    pub padding: usize,
-}
-
-impl CustomOp2 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "ddpm-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let kernel = Tensor::from_slice(slice(s2, l2)?, l2.shape(), &candle_core::Device::Cpu)?;
-        let y = conv_im2col(slice(s1, l1)?, l1.shape().dims4()?, &kernel, self.padding)?;
-        let (storage, layout) = y.storage_and_layout();
-        match &*storage {
-            Storage::Cpu(s) => Ok((CpuStorage::F32(slice(s, layout)?.to_vec()), y.shape().clone())),
-            _ => candle_core::bail!("ddpm-conv2d: expected a CPU result"),
-        }
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        kernel: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (o, c, k, _) = kernel.dims4()?;
-        let (b, _, h, w) = x.dims4()?;
-        // dL/dx: the "full" convolution of the gradient with the flipped, transposed kernel; with
-        // padding (k - 1) / 2 on both sides it is again a size-preserving convolution.
-        let flipped = kernel.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?; // (C, O, k, k)
-        let grad_x = conv_im2col(&to_vec(grad)?, grad.dims4()?, &flipped, self.padding)?;
-        // dL/dK = cols(x) (C k k, B H W) x grad (B H W, O), transposed to (O, C, k, k).
-        let cols =
-            Tensor::from_vec(im2col(&to_vec(x)?, (b, c, h, w), k, self.padding), (c * k * k, b * h * w), x.device())?;
-        let g = grad.reshape((b, o, h * w))?.transpose(1, 2)?.contiguous()?.reshape((b * h * w, o))?;
-        let grad_k = cols.matmul(&g)?.t()?.contiguous()?.reshape((o, c, k, k))?;
-        Ok((Some(grad_x), Some(grad_k)))
     }
 }
