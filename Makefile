@@ -86,7 +86,7 @@ lab: setup
 
 book: setup
 	rm -rf $(CURDIR)/target/book
-	$(RUN_NOTEBOOKS) --html $(CURDIR)/target/book $(NOTEBOOKS)
+	$(RUN_NOTEBOOKS) --timeout 5400 --html $(CURDIR)/target/book $(NOTEBOOKS)
 
 bench:
 	cargo bench
