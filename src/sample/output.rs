@@ -31,8 +31,7 @@ pub fn to_unit_interval(x: &Tensor) -> Result<Vec<f32>> {
 
 /// The rows of a batch of points (B, D) as f64 vectors, for scatter plots.
 pub fn to_points(x: &Tensor) -> Result<Vec<Vec<f64>>> {
-    let rows: Vec<Vec<f32>> = x.to_dtype(DType::F32)?.to_vec2()?;
-    Ok(rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+    Ok(to_array(x)?.rows().into_iter().map(|r| r.to_vec()).collect())
 }
 
 /// A batch of points (B, D) as a (B, D) array in f64, for statistics (`eval::toy::ring_stats`)
