@@ -5,8 +5,10 @@ use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-/// The generator used throughout the crate (rand's `StdRng`, pinned by Cargo.lock).
-pub type Rng = rand::rngs::StdRng;
+/// The generator used throughout the crate: ChaCha with 12 rounds, the generator inside rand
+/// 0.9's `StdRng` (same seed, same stream), named directly so that its position in the stream
+/// can be read and set (`get_word_pos`, `set_word_pos`): a resumed training run continues it.
+pub type Rng = rand_chacha::ChaCha12Rng;
 
 /// A generator seeded with `seed`.
 ///

@@ -204,3 +204,28 @@ fn a_shortened_run_keeps_the_network_data_and_schedule() {
     assert_eq!((&short.data, &short.schedule, short.class_conditional), (&spec.data, &spec.schedule, true));
     assert_eq!(short.train.label_dropout, spec.train.label_dropout);
 }
+
+#[test]
+fn a_resumed_run_continues_exactly_as_if_it_had_not_stopped() {
+    let (straight, _, model) = trained(35);
+    let (stopped, _, _) = trained(20);
+    let (longer, _) = toy_spec(35);
+    let report = train_run(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    assert_eq!(report.resumed_exactly, Some(true));
+    // AdamW's moments and the generator's position came back: the same losses and weights, bit for bit.
+    let history = |dir: &Path| ddpm::train::read_loss_csv(&dir.join(LOSS_FILE)).unwrap();
+    assert_eq!(history(stopped.path()), history(straight.path()));
+    assert_eq!(output_of(stopped.path()), output_of(straight.path()));
+}
+
+#[test]
+fn without_its_train_state_a_resumed_run_restarts_adamw_and_says_so() {
+    let (straight, _, model) = trained(35);
+    let (stopped, _, _) = trained(20);
+    std::fs::remove_file(stopped.path().join(ddpm::checkpoint::TRAIN_STATE_FILE)).unwrap();
+    let (longer, _) = toy_spec(35);
+    let report = train_run(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    assert_eq!((report.resumed_exactly, report.last_step), (Some(false), 35));
+    // Fresh moments and a re-seeded generator: the run goes on, but not as the straight one.
+    assert_ne!(output_of(stopped.path()), output_of(straight.path()));
+}

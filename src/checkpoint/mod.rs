@@ -7,6 +7,8 @@
 //!                         JSON), the shape of every tensor, whether there is an EMA, a save id
 //!   weights.safetensors   the model's variables, by name ("down.0.conv1.weight")
 //!   ema.safetensors       the EMA of those variables, same names and shapes (optional)
+//!   train_state.safetensors  the optimizer's moments and counters at that step, to resume a run
+//!                         exactly (optional; written by `ddpm::run`, see [`TrainState`])
 //! ```
 //!
 //! The tensor files are plain safetensors, so Python reads them with
@@ -65,6 +67,9 @@ mod fit;
 mod read;
 mod save;
 mod tensor_file;
+mod train_state;
+
+pub use train_state::{load_train_state, save_train_state, TrainState, TRAIN_STATE_FILE};
 
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};

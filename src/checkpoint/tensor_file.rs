@@ -37,6 +37,8 @@ pub(super) struct Header {
     pub save_id: Option<String>,
     /// Every tensor's shape, by name.
     pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Every string of `__metadata__` (the save id included).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// The name safetensors gives a dtype, or an error for the few candle types it cannot hold.
@@ -122,12 +124,13 @@ fn parse_header(path: &Path, json: &[u8], n: u64, file_len: u64) -> Result<Heade
     let bad = |message: String| Error::format(path, message);
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json)
         .map_err(|e| bad(format!("the header is not a JSON object ({e}): corrupt file")))?;
-    let mut save_id = None;
+    let mut metadata = BTreeMap::new();
     let mut shapes = BTreeMap::new();
     let mut data_len: u64 = 0;
     for (name, info) in &map {
         if name == METADATA_KEY {
-            save_id = info.get("ddpm_save_id").and_then(|v| v.as_str()).map(String::from);
+            let strings = info.as_object().into_iter().flatten();
+            metadata = strings.filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
             continue;
         }
         let shape: Option<Vec<usize>> = info
@@ -152,7 +155,8 @@ fn parse_header(path: &Path, json: &[u8], n: u64, file_len: u64) -> Result<Heade
     if expected < file_len {
         return Err(bad(format!("{} bytes after the end of the tensor data: corrupt file", file_len - expected)));
     }
-    Ok(Header { save_id, shapes })
+    let save_id = metadata.get("ddpm_save_id").cloned();
+    Ok(Header { save_id, shapes, metadata })
 }
 
 /// Reads only the header of the file at `path` (a few kilobytes, whatever the weights' size).

@@ -4,8 +4,13 @@
 //! ```text
 //! runs/NAME/
 //!   checkpoint.json, weights.safetensors, ema.safetensors   (see `checkpoint`)
+//!   train_state.safetensors                                  AdamW's moments, the generator's position
 //!   loss.csv                                                 step,loss,lr, one row per step
 //! ```
+//!
+//! A resumed run whose train state belongs to its checkpoint continues exactly: the same
+//! weights and losses, bit for bit on the CPU, as if it had never stopped. Without one (a folder
+//! from an older ddpm), AdamW starts again from zero moments and the generator is re-seeded.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +69,9 @@ pub struct RunReport {
     /// The losses of the steps taken in this call.
     pub losses: Vec<f32>,
     pub end: RunEnd,
+    /// For a resumed run: whether it continued exactly (its train state was there), or
+    /// restarted AdamW's moments; None for a new run.
+    pub resumed_exactly: Option<bool>,
     /// Wall time of this call.
     pub seconds: f64,
 }
@@ -108,6 +116,7 @@ pub fn train_run(
     }
     let (net, varmap) = Model::new_seeded(model, device, spec.train.seed)?;
     let null_class = net.null_class();
+    let mut resumed_exactly = None;
     let mut trainer = Trainer::new(net, varmap, schedule, spec.train.clone())?.with_null_class(null_class);
     if let (true, Some(_)) = (options.resume, existing) {
         let (meta, saved_spec, saved_model) = load_run_spec(out)?;
@@ -127,6 +136,11 @@ pub fn train_run(
         checkpoint::load_into(out, trainer.varmap())?;
         let (_, ema) = checkpoint::load_ema(out, device)?;
         trainer.resume_at(meta.step as usize, Ema::from_tensors(spec.train.ema_decay, ema)?)?;
+        let state = checkpoint::load_train_state(out, device)?;
+        if let Some(state) = &state {
+            trainer.restore_state(state)?;
+        }
+        resumed_exactly = Some(state.is_some());
     }
     let first_step = trainer.step() + 1;
     let mnist;
@@ -166,11 +180,15 @@ pub fn train_run(
         last_saved = trainer.step();
     }
     let end = if interrupted { RunEnd::Interrupted } else { RunEnd::Finished };
-    Ok(RunReport { first_step, last_step: last_saved, losses, end, seconds: start.elapsed().as_secs_f64() })
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(RunReport { first_step, last_step: last_saved, losses, end, resumed_exactly, seconds })
 }
 
-/// Saves the trainer's weights and EMA with the run's spec, atomically.
+/// Saves the trainer's state, then its weights and EMA with the run's spec, each atomically
+/// (the state is used on resume only if it has the checkpoint's step).
 fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, trainer: &Trainer<M>) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    checkpoint::save_train_state(out, &trainer.state())?;
     let meta = Checkpoint::new(trainer.step() as u64, spec.train.seed, model, spec)?;
     checkpoint::save(out, &meta, trainer.varmap(), Some(&trainer.ema().tensors()))
 }

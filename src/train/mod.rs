@@ -12,6 +12,7 @@
 //! - [`config`]: [`TrainConfig`], its checks and the warm-up schedule of the learning rate;
 //! - [`step`]: [`NoisedBatch`] (lines 2-4 made explicit) and [`loss`] (line 5's objective);
 //! - [`trainer`]: [`Trainer`], the gradient step (AdamW, warm-up, clipping, NaN stop);
+//! - [`adamw`]: [`AdamW`], whose moments can be saved, so that a resumed run continues exactly;
 //! - [`ema`]: [`Ema`], the moving average of the weights used for sampling;
 //! - [`run`]: [`DataSource`] and [`Trainer::train`], the loop with progress and a CSV;
 //! - [`progress`]: a bar in a terminal, a line every N steps in a notebook.
@@ -35,6 +36,7 @@
 //! # Ok::<(), ddpm::Error>(())
 //! ```
 
+pub mod adamw;
 pub mod config;
 pub mod ema;
 pub mod progress;
@@ -42,6 +44,7 @@ pub mod run;
 pub mod step;
 pub mod trainer;
 
+pub use adamw::AdamW;
 pub use config::TrainConfig;
 pub use ema::Ema;
 pub use progress::{Progress, ProgressStyle};

@@ -3,15 +3,25 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
-use rand::Rng as _;
+use candle_nn::VarMap;
+use rand::{Rng as _, SeedableRng as _};
 
+use super::adamw::AdamW;
 use super::ema::Ema;
 use super::step::{loss, NoisedBatch};
 use super::TrainConfig;
 use crate::nn::EpsModel;
 use crate::rng::{seeded, Rng};
+use crate::checkpoint::TrainState;
 use crate::{NoiseSchedule, Result};
+
+/// The [`TrainState`] counter of AdamW's update count.
+const ADAM_UPDATES: &str = "adam_updates";
+/// The [`TrainState`] counter of the generator's key (its 32-byte seed, as hex: a resumed run
+/// without a train state re-seeds it, so it is not always the run's seed).
+const RNG_KEY: &str = "rng_key";
+/// The [`TrainState`] counter of the generator's position (in 32-bit words of its stream).
+const RNG_WORD_POS: &str = "rng_word_pos";
 
 /// What one gradient step saw.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,9 +65,8 @@ impl<M: EpsModel> Trainer<M> {
             invalid!("the VarMap holds no variables: build the model from it before training");
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        let vars: Vec<Var> = named.into_iter().map(|(_, v)| v).collect();
-        let params = ParamsAdamW { lr: config.lr_at(1), weight_decay: config.weight_decay, ..Default::default() };
-        let optimizer = AdamW::new(vars.clone(), params)?;
+        let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
+        let optimizer = AdamW::new(named, config.lr_at(1), config.weight_decay)?;
         let ema = Ema::new(&varmap, config.ema_decay)?.with_warmup(config.ema_warmup);
         let rng = seeded(config.seed);
         Ok(Self { model, varmap, vars, optimizer, ema, schedule, config, rng, step: 0, null_class: None })
@@ -98,8 +107,9 @@ impl<M: EpsModel> Trainer<M> {
         &mut self.rng
     }
     /// Continues a run whose weights (already in the variables) reached step `step`, with its
-    /// saved EMA. The generator is re-seeded from (seed, step), so a resumed run is reproducible;
-    /// AdamW's moment estimates start again from zero (they are not saved).
+    /// saved EMA. The generator is re-seeded from (seed, step), so a resumed run is reproducible,
+    /// and AdamW's moment estimates start again from zero: call [`Trainer::restore_state`] next,
+    /// with the state saved at that step, to continue exactly as if the run had not stopped.
     pub fn resume_at(&mut self, step: usize, ema: Ema) -> Result<()> {
         let names: Vec<String> = self.ema.tensors().into_keys().collect();
         for name in &names {
@@ -111,6 +121,41 @@ impl<M: EpsModel> Trainer<M> {
         self.ema = ema.with_warmup(self.config.ema_warmup).with_updates(step as u64);
         self.step = step;
         self.rng = seeded(self.config.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Ok(())
+    }
+
+    /// What, besides the weights and the EMA, continues this run exactly: AdamW's moments and
+    /// update count, and the generator's position.
+    pub fn state(&self) -> TrainState {
+        let counters = [
+            (ADAM_UPDATES.to_string(), self.optimizer.updates().to_string()),
+            (RNG_KEY.to_string(), self.rng.get_seed().iter().map(|b| format!("{b:02x}")).collect()),
+            (RNG_WORD_POS.to_string(), self.rng.get_word_pos().to_string()),
+        ];
+        TrainState { step: self.step as u64, counters: counters.into(), tensors: self.optimizer.moments() }
+    }
+
+    /// Puts back a state from [`Trainer::state`] of the same run at the current step (after
+    /// [`Trainer::resume_at`]); an error, changing nothing, if it belongs to another step or does
+    /// not fit the model.
+    pub fn restore_state(&mut self, state: &TrainState) -> Result<()> {
+        if state.step != self.step as u64 {
+            invalid!("the train state is of step {}, the trainer is at step {}", state.step, self.step);
+        }
+        let counter = |key: &str| -> Result<u128> {
+            match state.counters.get(key).map(|v| v.parse::<u128>()) {
+                Some(Ok(n)) => Ok(n),
+                Some(Err(_)) => invalid!("the train state's {key} is {:?}, not a count", state.counters[key]),
+                None => invalid!("the train state has no {key}"),
+            }
+        };
+        let (updates, word_pos) = (counter(ADAM_UPDATES)?, counter(RNG_WORD_POS)?);
+        let Ok(updates) = usize::try_from(updates) else { invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large") };
+        let key = state.counters.get(RNG_KEY).and_then(|hex| parse_key(hex));
+        let Some(key) = key else { invalid!("the train state has no valid {RNG_KEY} (64 hex digits)") };
+        self.optimizer.restore(&state.tensors, updates)?;
+        self.rng = Rng::from_seed(key);
+        self.rng.set_word_pos(word_pos);
         Ok(())
     }
 
@@ -195,4 +240,16 @@ impl<M: EpsModel> Trainer<M> {
         };
         Ok(labels.iter().map(|&c| if self.rng.random::<f64>() < p { null } else { c }).collect())
     }
+}
+
+/// 32 bytes from 64 hex digits.
+fn parse_key(hex: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
 }

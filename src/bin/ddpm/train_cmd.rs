@@ -108,6 +108,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         progress: ProgressStyle::auto(spec.train.log_every),
     };
     let report = run::train_run(&out, &spec, &model, &device, &options)?;
+    if report.resumed_exactly == Some(false) {
+        println!("(no train state for this checkpoint, e.g. from an older ddpm: AdamW restarted from zero moments)");
+    }
     let tail = &report.losses[report.losses.len().saturating_sub(50)..];
     let tail_mean = tail.iter().map(|&l| l as f64).sum::<f64>() / tail.len().max(1) as f64;
     let what = match report.end {
