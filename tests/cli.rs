@@ -190,7 +190,9 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
     let run_s = run.to_str().unwrap();
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "2", "--out", run_s]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
+        (&["sample", "--run", run_s, "--device", "cpu", "--dtype", "bf16"], "dtype bf16 asked for on the CPU"),
+        (&["eval", "--run", run_s, "--dtype", "f16"], "unknown dtype \"f16\"; allowed: f32, bf16"),
         (&["sample", "--run", run_s, "--sampler", "euler"], "unknown sampler \"euler\"; allowed: ddpm, ddim"),
         (&["sample", "--run", run_s, "--class", "3"], "--class needs a class-conditional run"),
         (&["sample", "--run", run_s, "--sampler", "ddim", "--steps", "5000"], "DDIM steps must be in 1..=1000"),

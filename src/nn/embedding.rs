@@ -71,6 +71,11 @@ impl TimeEmbedding {
         })
     }
 
+    /// The dtype of its weights.
+    pub fn dtype(&self) -> DType {
+        self.lin1.weight().dtype()
+    }
+
     /// `t` (B,) in 1..=T, u32 or f32 -> (B, emb_dim).
     pub fn forward(&self, t: &Tensor) -> Result<Tensor> {
         // (B,) -> (B, sinusoid_dim), in the dtype of the weights (f32 unless built otherwise)

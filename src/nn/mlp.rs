@@ -1,7 +1,7 @@
 //! A small MLP eps_theta(x_t, t) for 2-D toy data (two moons, Gaussian mixtures, swiss roll),
 //! where a U-Net would be out of place: seconds to train on a CPU.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,11 @@ impl Mlp {
     /// The configuration the MLP was built from.
     pub fn config(&self) -> &MlpConfig {
         &self.config
+    }
+
+    /// The dtype of its weights.
+    pub fn dtype(&self) -> DType {
+        self.input.weight().dtype()
     }
 
     /// `x` (B, dim) f32, `t` (B,) the paper's steps 1..=T (u32 or f32) -> eps_pred (B, dim).

@@ -102,18 +102,21 @@ impl<M: EpsModel + ?Sized> EpsModel for &M {
     }
 }
 
+/// A network with bf16 weights takes and returns the dtype of `xt` (f32): x_t is cast to the
+/// weights' dtype on the way in and eps_pred back on the way out (no-ops for f32 weights).
 impl EpsModel for UNet {
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        self.forward(xt, t, class, train)
+        Ok(self.forward(&xt.to_dtype(self.dtype())?, t, class, train)?.to_dtype(xt.dtype())?)
     }
 }
 
+/// As the U-Net, the MLP with bf16 weights takes and returns the dtype of `xt`.
 impl EpsModel for Mlp {
     /// The MLP has no class conditioning: `class` must be None. It has no dropout either.
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, _train: bool) -> Result<Tensor> {
         if class.is_some() {
             invalid!("the MLP is unconditional: pass class = None");
         }
-        self.forward(xt, t)
+        Ok(self.forward(&xt.to_dtype(self.dtype())?, t)?.to_dtype(xt.dtype())?)
     }
 }

@@ -2,7 +2,7 @@
 //! al. 2015; E22): residual blocks at several resolutions, attention at some, skip connections from
 //! the down path to the up path, and the time (and class) embedding in every residual block.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::attention::AttentionBlock;
@@ -183,6 +183,11 @@ impl UNet {
     /// The configuration the network was built from.
     pub fn config(&self) -> &UNetConfig {
         &self.config
+    }
+
+    /// The dtype of its weights (f32 unless loaded otherwise, e.g. bf16 on a GPU).
+    pub fn dtype(&self) -> DType {
+        self.time_embed.dtype()
     }
 
     /// The label meaning "no class" (`num_classes`), for unconditional samples and for the label

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use super::model::Model;
 use super::spec::{DataSpec, ModelSpec, RunSpec};
@@ -196,9 +196,19 @@ fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, t
 /// The network of the run in `dir` with its EMA weights (what one samples from), on `device`,
 /// as plain tensors (no graph for back-propagation is built), and the run's spec.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Model, RunSpec, Checkpoint)> {
+    load_model_as(dir, device, DType::F32)
+}
+
+/// As [`load_model`], the weights in `dtype`: f32, or bf16 or f16 on a GPU (see
+/// [`crate::device::Precision`]; candle's CPU has f16 but no bf16 matmul). The network still
+/// takes and returns f32 (x_t is cast in, eps_pred back), so every sampler works unchanged.
+pub fn load_model_as(dir: &Path, device: &Device, dtype: DType) -> Result<(Model, RunSpec, Checkpoint)> {
+    if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+        invalid!("a network can be loaded in f32, bf16 or f16, not {}", dtype.as_str());
+    }
     let (meta, ema) = checkpoint::load_ema(dir, device)?;
     let (meta, spec, model_spec) = specs_of(meta)?;
-    let vb = candle_nn::VarBuilder::from_tensors(ema, candle_core::DType::F32, device);
+    let vb = candle_nn::VarBuilder::from_tensors(ema, dtype, device);
     let model = Model::new(&model_spec, vb)
         .map_err(|e| Error::Invalid(format!("{}: the EMA weights do not fit the network: {e}", dir.display())))?;
     Ok((model, spec, meta))

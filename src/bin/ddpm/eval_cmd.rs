@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ddpm::data::{Mnist, Split};
-use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::device::{describe, select, DeviceChoice, Precision};
 use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
 use ddpm::run::{self, Model};
 use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig, Sampler};
@@ -48,6 +48,9 @@ pub struct EvalArgs {
     /// auto, cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The network's number format: f32, or bf16 on a GPU (the sampler's arithmetic stays f32).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Also save the judged samples as a grid (PNG).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -55,7 +58,8 @@ pub struct EvalArgs {
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     let device = select(args.device.parse::<DeviceChoice>()?)?;
-    let (model, spec, meta) = run::load_model(&args.run, &device)?;
+    let dtype = args.dtype.parse::<Precision>()?.dtype_on(&device)?;
+    let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
     let Model::Unet(unet) = &model else {
         ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data);
     };

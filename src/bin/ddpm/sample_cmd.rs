@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use candle_core::Tensor;
-use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::device::{describe, select, DeviceChoice, Precision};
 use ddpm::display::{grid, strip, Scatter};
 use ddpm::posterior::ReverseVar;
 use ddpm::run::{self, Model};
@@ -50,6 +50,9 @@ pub struct SampleArgs {
     /// auto, cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The network's number format: f32, or bf16 on a GPU (the sampler's arithmetic stays f32).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// The picture: a grid of images, or a scatter plot for toy data (PNG).
     #[arg(long, default_value = "samples.png")]
     out: PathBuf,
@@ -67,7 +70,8 @@ pub struct SampleArgs {
 
 pub fn sample(args: SampleArgs) -> Result<()> {
     let device = select(args.device.parse::<DeviceChoice>()?)?;
-    let (model, spec, meta) = run::load_model(&args.run, &device)?;
+    let dtype = args.dtype.parse::<Precision>()?.dtype_on(&device)?;
+    let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
     let schedule = spec.schedule.build()?;
     if args.n == 0 || args.batch == 0 {
         ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);
