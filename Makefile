@@ -105,6 +105,7 @@ $(TORCH_STAMP):
 bench-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config default --threads 2
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --threads 2
+	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --batch 32 --threads 2
 
 # The `cuda` feature, compiled (cargo check, candle's CUDA kernels included) against nvcc from
 # PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).
