@@ -15,5 +15,7 @@ pub mod session;
 pub mod spec;
 
 pub use model::Model;
-pub use session::{ensure_trained, load_model, load_model_as, load_run_spec, train_run, RunEnd, RunOptions, RunReport, LOSS_FILE};
+pub use session::{
+    ensure_trained, load_model, load_model_as, load_run_spec, train_run, RunEnd, RunOptions, RunReport, LOSS_FILE,
+};
 pub use spec::{DataSpec, ModelSpec, RunSpec, ScheduleSpec};

@@ -10,9 +10,9 @@ use super::adamw::AdamW;
 use super::ema::Ema;
 use super::step::{loss, NoisedBatch};
 use super::TrainConfig;
+use crate::checkpoint::TrainState;
 use crate::nn::EpsModel;
 use crate::rng::{seeded, Rng};
-use crate::checkpoint::TrainState;
 use crate::{NoiseSchedule, Result};
 
 /// The [`TrainState`] counter of AdamW's update count.
@@ -150,7 +150,9 @@ impl<M: EpsModel> Trainer<M> {
             }
         };
         let (updates, word_pos) = (counter(ADAM_UPDATES)?, counter(RNG_WORD_POS)?);
-        let Ok(updates) = usize::try_from(updates) else { invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large") };
+        let Ok(updates) = usize::try_from(updates) else {
+            invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large")
+        };
         let key = state.counters.get(RNG_KEY).and_then(|hex| parse_key(hex));
         let Some(key) = key else { invalid!("the train state has no valid {RNG_KEY} (64 hex digits)") };
         self.optimizer.restore(&state.tensors, updates)?;
