@@ -38,6 +38,7 @@ pub mod init;
 mod kernels;
 pub mod mlp;
 pub mod norm;
+mod stage;
 pub mod unet;
 
 use candle_core::Tensor;

@@ -12,54 +12,11 @@ use super::conv::Conv;
 use super::embedding::{ClassEmbedding, TimeEmbedding};
 use super::init::seeded_var_builder;
 use super::norm::{silu, GroupNorm};
+use super::stage::Stage;
 use crate::Result;
 
 /// The stages of one forward pass, in order, each with the shape of its output: [`UNet::trace`].
 pub type StageShapes = Vec<(String, Vec<usize>)>;
-
-/// A residual block, followed by attention at the levels that have it.
-#[derive(Debug, Clone)]
-struct Stage {
-    res: ResBlock,
-    attn: Option<AttentionBlock>,
-}
-
-impl Stage {
-    fn new(
-        c_in: usize,
-        c_out: usize,
-        attention: bool,
-        cfg: &UNetConfig,
-        rng: &SharedRng,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let block = ResBlockConfig {
-            in_channels: c_in,
-            out_channels: c_out,
-            emb_dim: cfg.emb_dim(),
-            groups: cfg.groups,
-            dropout: cfg.dropout,
-            adaptive_norm: cfg.adaptive_norm,
-        };
-        let attn =
-            if attention { Some(AttentionBlock::new(c_out, cfg.heads, cfg.groups, vb.pp("attn"))?) } else { None };
-        Ok(Self { res: ResBlock::with_rng(block, rng.clone(), vb.pp("res"))?, attn })
-    }
-
-    /// "+attn" when attention follows the residual block, for [`UNet::trace`].
-    fn suffix(&self) -> &'static str {
-        self.attn.as_ref().map_or("", |_| "+attn")
-    }
-
-    // (B, C_in, H, W) -> (B, C_out, H, W)
-    fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.res.forward(x, emb, train)?;
-        match &self.attn {
-            Some(attn) => attn.forward(&h),
-            None => Ok(h),
-        }
-    }
-}
 
 /// The noise-prediction network eps_theta(x_t, t [, class]) (Ho et al. 2020, Appendix B; E22, E23).
 ///
