@@ -187,8 +187,7 @@ pub fn train_run(
 /// Saves the trainer's state, then its weights and EMA with the run's spec, each atomically
 /// (the state is used on resume only if it has the checkpoint's step).
 fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, trainer: &Trainer<M>) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    checkpoint::save_train_state(out, &trainer.state())?;
+    checkpoint::save_train_state(out, &trainer.state())?; // creates `out` if missing
     let meta = Checkpoint::new(trainer.step() as u64, spec.train.seed, model, spec)?;
     checkpoint::save(out, &meta, trainer.varmap(), Some(&trainer.ema().tensors()))
 }

@@ -56,6 +56,11 @@ impl AdamW {
         self.lr = lr;
     }
 
+    /// The variables, in the order given to [`AdamW::new`].
+    pub fn variables(&self) -> impl Iterator<Item = &Var> {
+        self.vars.iter().map(|(_, var, _, _)| var)
+    }
+
     /// Updates taken so far.
     pub fn updates(&self) -> usize {
         self.t

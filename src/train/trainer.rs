@@ -40,8 +40,7 @@ pub struct StepStats {
 pub struct Trainer<M: EpsModel> {
     model: M,
     varmap: VarMap,
-    // Sorted by name: the global norm is summed in the same order on every run.
-    vars: Vec<Var>,
+    // Over the variables sorted by name: the global norm is summed in the same order on every run.
     optimizer: AdamW,
     ema: Ema,
     schedule: NoiseSchedule,
@@ -65,11 +64,10 @@ impl<M: EpsModel> Trainer<M> {
             invalid!("the VarMap holds no variables: build the model from it before training");
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
         let optimizer = AdamW::new(named, config.lr_at(1), config.weight_decay)?;
         let ema = Ema::new(&varmap, config.ema_decay)?.with_warmup(config.ema_warmup);
         let rng = seeded(config.seed);
-        Ok(Self { model, varmap, vars, optimizer, ema, schedule, config, rng, step: 0, null_class: None })
+        Ok(Self { model, varmap, optimizer, ema, schedule, config, rng, step: 0, null_class: None })
     }
 
     /// Sets the label meaning "no class" (`UNet::null_class`), needed for label dropout.
@@ -209,7 +207,7 @@ impl<M: EpsModel> Trainer<M> {
     /// variables together; returns ||g|| before clipping.
     fn clip(&self, grads: &mut GradStore) -> Result<f64> {
         let mut sum_sq = 0.0f64;
-        for var in &self.vars {
+        for var in self.optimizer.variables() {
             if let Some(g) = grads.get(var.as_tensor()) {
                 // Per variable in f32 (Metal has no f64), the total in f64.
                 sum_sq += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? as f64;
@@ -219,7 +217,7 @@ impl<M: EpsModel> Trainer<M> {
         if let Some(max) = self.config.grad_clip {
             if norm.is_finite() && norm > max {
                 let scale = max / norm;
-                for var in &self.vars {
+                for var in self.optimizer.variables() {
                     if let Some(g) = grads.get(var.as_tensor()) {
                         let scaled = g.affine(scale, 0.0)?;
                         grads.insert(var.as_tensor(), scaled);
