@@ -11,27 +11,41 @@
 //! They run only for contiguous f32 tensors on the CPU; elsewhere (a GPU, another dtype) the
 //! callers use candle's own operations, which give the same numbers (checked in `tests/nn.rs`).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// Values one rayon task of an element-wise kernel handles.
+const CHUNK: usize = 16 * 1024;
 
 /// Whether the hand-written kernels apply to `x`: f32 on the CPU, not empty.
 pub(crate) fn on_cpu_f32(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.elem_count() > 0
 }
 
-/// The f32 values of a contiguous CPU storage.
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The values of a contiguous CPU storage.
+pub(super) fn values<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
     match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
+        Some((start, end)) => Ok(&T::cpu_storage_as_slice(s)?[start..end]),
         None => candle_core::bail!("the ddpm CPU kernels need contiguous input"),
     }
 }
 
-/// The values of a tensor as a Vec<f32> (a copy).
-fn to_vec(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.flatten_all()?.to_vec1::<f32>()
+/// Runs `f` on the values of a CPU tensor (copied only if not contiguous).
+pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => Ok(f(values(s, layout)?)),
+        _ => candle_core::bail!("the ddpm CPU kernels run on the CPU only"),
+    }
 }
 
-/// SiLU, x s(x), on the CPU with a one-pass backward.
+/// The logistic function 1 / (1 + e^-x).
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
 pub(crate) struct Silu;
 
 impl CustomOp1 for Silu {
@@ -40,49 +54,96 @@ impl CustomOp1 for Silu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = slice(s, l)?.iter().map(|&x| x / (1.0 + (-x).exp())).collect();
+        let x = values::<f32>(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
+            for (y, &x) in ys.iter_mut().zip(xs) {
+                *y = x * sigmoid(x);
+            }
+        });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (x, g) = (to_vec(arg)?, to_vec(grad)?);
-        let dx: Vec<f32> = x
-            .iter()
-            .zip(&g)
-            .map(|(&x, &g)| {
-                let s = 1.0 / (1.0 + (-x).exp());
-                g * s * (1.0 + x * (1.0 - s))
+        let dx = with_values(arg, |x: &[f32]| {
+            with_values(grad, |g: &[f32]| {
+                let mut dx = vec![0f32; x.len()];
+                dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))).for_each(
+                    |(ds, (xs, gs))| {
+                        for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
+                            let s = sigmoid(x);
+                            *d = g * s * (1.0 + x * (1.0 - s));
+                        }
+                    },
+                );
+                dx
             })
-            .collect();
+        })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
 }
 
 /// Group norm with a per-channel scale and shift: (x, weight, bias) -> y, x of shape (B, C, ...).
+/// One rayon task per group of one batch element, forward and backward.
 pub(crate) struct GroupNormOp {
     pub groups: usize,
     pub eps: f64,
 }
 
 impl GroupNormOp {
-    /// (batch, channels, pixels per channel) of `shape`.
-    fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize, usize)> {
+    /// (channels, pixels per channel) of `shape`.
+    fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
         let dims = shape.dims();
         if dims.len() < 3 || dims[1] % self.groups != 0 {
             candle_core::bail!("group norm: expected (B, C, ...) with C divisible by {}, got {dims:?}", self.groups)
         }
-        Ok((dims[0], dims[1], dims[2..].iter().product()))
+        Ok((dims[1], dims[2..].iter().product()))
     }
 
-    /// Mean and 1/sqrt(var + eps) of each of the B G groups (values of `x` contiguous).
-    fn stats(&self, x: &[f32], len: usize) -> Vec<(f32, f32)> {
-        x.chunks(len)
-            .map(|group| {
-                let mean = group.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-                let var = group.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
-                (mean as f32, (1.0 / (var + self.eps).sqrt()) as f32)
-            })
-            .collect()
+    /// Mean and 1/sqrt(var + eps) of the values of one group.
+    fn stats(&self, group: &[f32]) -> (f32, f32) {
+        let len = group.len() as f64;
+        let mean = group.iter().map(|&v| v as f64).sum::<f64>() / len;
+        let var = group.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len;
+        (mean as f32, (1.0 / (var + self.eps).sqrt()) as f32)
+    }
+
+    /// dx of one group (its values `x`, output gradient `g`, first channel `ch0`), and the
+    /// group's share of the weight and bias gradients, per channel of the group.
+    fn group_backward(
+        &self,
+        x: &[f32],
+        g: &[f32],
+        w: &[f32],
+        ch0: usize,
+        hw: usize,
+        dx: &mut [f32],
+    ) -> Vec<(f64, f64)> {
+        let (mean, inv) = self.stats(x);
+        let len = x.len() as f64;
+        // Sums over the group of g w and of g w x_hat, and per channel of g x_hat and g.
+        let (mut sum_gw, mut sum_gw_xhat) = (0f64, 0f64);
+        let mut dw_db = Vec::with_capacity(x.len() / hw);
+        for (k, (xs, gs)) in x.chunks_exact(hw).zip(g.chunks_exact(hw)).enumerate() {
+            let (mut dw, mut db) = (0f64, 0f64);
+            for (&x, &g) in xs.iter().zip(gs) {
+                let x_hat = ((x - mean) * inv) as f64;
+                dw += g as f64 * x_hat;
+                db += g as f64;
+            }
+            let w = w[ch0 + k] as f64;
+            sum_gw += w * db;
+            sum_gw_xhat += w * dw;
+            dw_db.push((dw, db));
+        }
+        let (mean_gw, mean_gw_xhat) = ((sum_gw / len) as f32, (sum_gw_xhat / len) as f32);
+        for (k, (ds, (xs, gs))) in dx.chunks_exact_mut(hw).zip(x.chunks_exact(hw).zip(g.chunks_exact(hw))).enumerate() {
+            let w = w[ch0 + k];
+            for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
+                *d = inv * (g * w - mean_gw - (x - mean) * inv * mean_gw_xhat);
+            }
+        }
+        dw_db
     }
 }
 
@@ -100,18 +161,20 @@ impl CustomOp3 for GroupNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let (_, c, hw) = self.sizes(l1.shape())?;
-        let len = c / self.groups * hw;
-        let stats = self.stats(x, len);
+        let (x, w, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?, values::<f32>(s3, l3)?);
+        let (c, hw) = self.sizes(l1.shape())?;
+        let (per_group, len) = (c / self.groups, c / self.groups * hw);
         let mut y = vec![0f32; x.len()];
-        for (i, (ys, xs)) in y.chunks_mut(hw).zip(x.chunks(hw)).enumerate() {
-            let (mean, inv) = stats[i * hw / len];
-            let (scale, shift) = (inv * w[i % c], b[i % c]);
-            for (y, &x) in ys.iter_mut().zip(xs) {
-                *y = (x - mean) * scale + shift;
+        y.par_chunks_mut(len).zip(x.par_chunks(len)).enumerate().for_each(|(gi, (ys, xs))| {
+            let (mean, inv) = self.stats(xs);
+            let ch0 = gi % self.groups * per_group;
+            for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
+                let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
+                for (y, &x) in ys.iter_mut().zip(xs) {
+                    *y = (x - mean) * scale + shift;
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -123,31 +186,28 @@ impl CustomOp3 for GroupNormOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (x, w, g) = (to_vec(arg1)?, to_vec(arg2)?, to_vec(grad)?);
-        let (_, c, hw) = self.sizes(arg1.shape())?;
-        let len = c / self.groups * hw;
-        let stats = self.stats(&x, len);
-        let (mut dx, mut dw, mut db) = (vec![0f32; x.len()], vec![0f64; c], vec![0f64; c]);
-        for (gi, &(mean, inv)) in stats.iter().enumerate() {
-            let range = gi * len..(gi + 1) * len;
-            // Sums over the group of g w and of g w x_hat, and per channel of g and g x_hat.
-            let (mut sum_gw, mut sum_gw_xhat) = (0f64, 0f64);
-            for (j, (&x, &g)) in x[range.clone()].iter().zip(&g[range.clone()]).enumerate() {
-                let ch = (gi * len + j) / hw % c;
-                let x_hat = ((x - mean) * inv) as f64;
-                let gw = (g * w[ch]) as f64;
-                sum_gw += gw;
-                sum_gw_xhat += gw * x_hat;
-                dw[ch] += g as f64 * x_hat;
-                db[ch] += g as f64;
-            }
-            let (mean_gw, mean_gw_xhat) = ((sum_gw / len as f64) as f32, (sum_gw_xhat / len as f64) as f32);
-            for (j, (d, (&x, &g))) in
-                dx[range.clone()].iter_mut().zip(x[range.clone()].iter().zip(&g[range])).enumerate()
-            {
-                let ch = (gi * len + j) / hw % c;
-                let x_hat = (x - mean) * inv;
-                *d = inv * (g * w[ch] - mean_gw - x_hat * mean_gw_xhat);
+        let (c, hw) = self.sizes(arg1.shape())?;
+        let (per_group, len) = (c / self.groups, c / self.groups * hw);
+        let (dx, parts) = with_values(arg1, |x: &[f32]| {
+            with_values(arg2, |w: &[f32]| {
+                with_values(grad, |g: &[f32]| {
+                    let mut dx = vec![0f32; x.len()];
+                    let parts: Vec<Vec<(f64, f64)>> = dx
+                        .par_chunks_mut(len)
+                        .zip(x.par_chunks(len).zip(g.par_chunks(len)))
+                        .enumerate()
+                        .map(|(gi, (dx, (x, g)))| self.group_backward(x, g, w, gi % self.groups * per_group, hw, dx))
+                        .collect();
+                    (dx, parts)
+                })
+            })
+        })???;
+        // The weight and bias gradients: each group's share, summed over the batch in order.
+        let (mut dw, mut db) = (vec![0f64; c], vec![0f64; c]);
+        for (gi, part) in parts.iter().enumerate() {
+            for (k, &(w, b)) in part.iter().enumerate() {
+                dw[gi % self.groups * per_group + k] += w;
+                db[gi % self.groups * per_group + k] += b;
             }
         }
         let dev = arg1.device();

@@ -32,6 +32,7 @@ pub mod attention;
 pub mod blocks;
 pub mod config;
 pub mod conv;
+mod conv_cols;
 mod conv_op;
 pub mod embedding;
 pub mod init;

@@ -1,0 +1,125 @@
+//! The copies behind the CPU convolution of `conv_op.rs`, one image at a time: im2col (an image's
+//! pixels under every kernel position, as the columns of a matrix) and its adjoint col2im.
+//!
+//! For an image x of shape (C, H, W), a k x k kernel, stride s and padding p, the output has
+//! Ho = (H + 2p - k) / s + 1 rows (Wo likewise). The column matrix X of the image has shape
+//! (C k k, Ho Wo): its row (c, u, v) and column (i, j) hold x[c, s i + u - p, s j + v - p], read as
+//! 0 outside the image.
+
+use candle_core::{Shape, WithDType};
+
+/// The sizes of one convolution over a batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Geometry {
+    pub b: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geometry {
+    /// For x (B, C, H, W) and a kernel (O, C, k, k); an error if the kernel does not fit.
+    pub fn new(x: &Shape, kernel: &Shape, stride: usize, padding: usize) -> candle_core::Result<Self> {
+        let (b, c, h, w) = x.dims4()?;
+        let (o, c_k, k, k2) = kernel.dims4()?;
+        let empty = b * c * h * w * o == 0;
+        if empty || c_k != c || k != k2 || k == 0 || stride == 0 || h + 2 * padding < k || w + 2 * padding < k {
+            candle_core::bail!(
+                "ddpm-conv2d: kernel {kernel:?} does not fit input {x:?} with stride {stride} and padding {padding}"
+            )
+        }
+        let (ho, wo) = ((h + 2 * padding - k) / stride + 1, (w + 2 * padding - k) / stride + 1);
+        Ok(Self { b, c, h, w, o, k, stride, padding, ho, wo })
+    }
+
+    /// Rows of an image's column matrix: C k k.
+    pub fn rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Values of one input image: C H W.
+    pub fn image_in(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Pixels of one output plane, the columns of an image's column matrix: Ho Wo.
+    pub fn plane_out(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// For kernel offset `u` along an axis of `len` input and `out` output positions: the input
+    /// offset u - p, and the output positions i in [lo, hi) whose input s i + u - p is inside.
+    fn valid(&self, u: usize, len: usize, out: usize) -> (isize, usize, usize) {
+        let (off, s) = (u as isize - self.padding as isize, self.stride as isize);
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+        let room = len as isize - off;
+        let hi = if room <= 0 { 0 } else { ((room + s - 1) / s).min(out as isize) };
+        (off, lo.min(hi) as usize, hi as usize)
+    }
+
+    /// The input position s i + off of output position i (inside the image by [`Self::valid`]).
+    fn at(&self, i: usize, off: isize) -> usize {
+        (self.stride as isize * i as isize + off) as usize
+    }
+}
+
+/// im2col: writes the (C k k, Ho Wo) column matrix of the image `x` (C, H, W) into `cols`,
+/// every entry (those outside the image as 0), so that `cols` can be reused between images.
+pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
+    let (hw, howo, kk, zero) = (g.h * g.w, g.plane_out(), g.k * g.k, T::from_f64(0.0));
+    for (r, row) in cols.chunks_exact_mut(howo).take(g.rows()).enumerate() {
+        let (ci, u, v) = (r / kk, r / g.k % g.k, r % g.k);
+        let (oy, i0, i1) = g.valid(u, g.h, g.ho);
+        let (ox, j0, j1) = g.valid(v, g.w, g.wo);
+        let plane = &x[ci * hw..][..hw];
+        row[..i0 * g.wo].fill(zero);
+        row[i1 * g.wo..].fill(zero);
+        for i in i0..i1 {
+            let src = &plane[g.at(i, oy) * g.w..][..g.w];
+            let dst = &mut row[i * g.wo..][..g.wo];
+            dst[..j0].fill(zero);
+            dst[j1.max(j0)..].fill(zero);
+            if g.stride == 1 && j0 < j1 {
+                dst[j0..j1].copy_from_slice(&src[g.at(j0, ox)..g.at(j1, ox)]);
+            } else {
+                for (j, d) in dst.iter_mut().enumerate().take(j1).skip(j0) {
+                    *d = src[g.at(j, ox)];
+                }
+            }
+        }
+    }
+}
+
+/// col2im, the adjoint of [`im2col`]: adds every entry of the column matrix `cols` (C k k, Ho Wo)
+/// to the pixel of the image `dx` (C, H, W) it was copied from.
+pub(super) fn col2im<T: WithDType>(cols: &[T], g: &Geometry, dx: &mut [T]) {
+    let (hw, howo) = (g.h * g.w, g.plane_out());
+    for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
+        for u in 0..g.k {
+            let (oy, i0, i1) = g.valid(u, g.h, g.ho);
+            for v in 0..g.k {
+                let (ox, j0, j1) = g.valid(v, g.w, g.wo);
+                let src = &cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
+                for i in i0..i1 {
+                    let dst = &mut plane[g.at(i, oy) * g.w..][..g.w];
+                    let row = &src[i * g.wo..][..g.wo];
+                    if g.stride == 1 && j0 < j1 {
+                        for (d, &val) in dst[g.at(j0, ox)..].iter_mut().zip(&row[j0..j1]) {
+                            *d += val;
+                        }
+                    } else {
+                        for (j, &val) in row.iter().enumerate().take(j1).skip(j0) {
+                            dst[g.at(j, ox)] += val;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
