@@ -180,11 +180,42 @@ fn forward_and_gradients_match_candle() {
         Case::same(1, 1, 1, 1, 1, 5, 1), // kernel wider than the image (found by the property test)
         Case::same(2, 2, 2, 1, 2, 5, 1),
         Case { b: 2, c: 3, h: 6, w: 6, o: 2, k: 3, stride: 2, padding: 0 },
+        // Batches past the 16 groups the kernel gradient is summed over, one left over.
+        Case::same(19, 2, 5, 5, 3, 3, 1),
+        Case::same(33, 3, 6, 6, 2, 3, 2),
     ];
     for case in cases {
         compare_with_candle(case).unwrap();
         compare_with_loops(case).unwrap();
     }
+}
+
+#[test]
+fn an_input_without_gradient_still_gives_the_kernel_gradient() {
+    // The network's input x_t needs no gradient: the backward pass then skips dL/dx, and dL/dK
+    // is the same as when x is a variable.
+    let case = Case::same(5, 3, 9, 9, 4, 3, 1);
+    let (_, with_x) = run(case, DType::F32, true, true);
+    let x = randn(1, &[case.b, case.c, case.h, case.w], DType::F32);
+    let kernel = Var::from_tensor(&randn(2, &[case.o, case.c, case.k, case.k], DType::F32)).unwrap();
+    let y = conv2d_im2col(&x, &kernel, case.stride, case.padding).unwrap();
+    let g = (&y * &randn(4, y.dims(), DType::F32)).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).is_none(), "a gradient for an input that needs none");
+    assert_eq!(values(g.get(kernel.as_tensor()).unwrap()), with_x.unwrap()[1]);
+}
+
+#[test]
+fn same_numbers_whatever_the_number_of_threads() {
+    // The kernel gradient is summed over a fixed partition of the batch, so one thread and three
+    // give bit-identical outputs and gradients.
+    let case = Case::same(21, 4, 8, 8, 5, 3, 1);
+    let in_pool = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run(case, DType::F32, true, true))
+    };
+    let (one, three) = (in_pool(1), in_pool(3));
+    assert_eq!(one.0, three.0);
+    assert_eq!(one.1, three.1);
 }
 
 #[test]

@@ -118,26 +118,34 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], g: &Geometry) -> Vec<T> {
     y
 }
 
-/// (dL/dx, dL/dK) from x, the kernel and the output gradient `grad` (B, O, Ho, Wo).
-fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry) -> (Vec<T>, Vec<T>) {
+/// (dL/dx if `need_dx`, dL/dK) from x, the kernel and the output gradient `grad` (B, O, Ho, Wo).
+fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry, need_dx: bool) -> (Vec<T>, Vec<T>) {
     let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let kernel_t = Mat::transposed(kernel, rows, g.o); // K^T: (C k k, O)
     let per_group = g.b.div_ceil(GROUPS.min(g.b));
-    let mut grad_x = vec![zero; g.b * x_len];
-    let partial: Vec<Vec<T>> = grad_x
-        .par_chunks_mut(per_group * x_len)
+    let groups = g.b.div_ceil(per_group);
+    let mut grad_x = vec![zero; if need_dx { g.b * x_len } else { 0 }];
+    // Each group's share of dx (None when not needed).
+    let shares: Vec<Option<&mut [T]>> = match need_dx {
+        true => grad_x.chunks_mut(per_group * x_len).map(Some).collect(),
+        false => (0..groups).map(|_| None).collect(),
+    };
+    let partial: Vec<Vec<T>> = shares
+        .into_par_iter()
         .enumerate()
-        .map(|(group, dx_group)| {
-            let (mut x_cols, mut dx_cols) = (vec![zero; rows * cols], vec![zero; rows * cols]);
+        .map(|(group, mut dx_group)| {
+            let (mut x_cols, mut dx_cols) =
+                (vec![zero; rows * cols], vec![zero; if need_dx { rows * cols } else { 0 }]);
             let mut grad_k = vec![zero; g.o * rows];
-            for (i, dx_b) in dx_group.chunks_exact_mut(x_len).enumerate() {
-                let b = group * per_group + i;
+            for b in group * per_group..((group + 1) * per_group).min(g.b) {
                 let g_b = Mat::new(&grad[b * y_len..][..y_len], g.o, cols);
                 im2col(&x[b * x_len..][..x_len], g, &mut x_cols);
                 matmul(&mut grad_k, &g_b, &Mat::transposed(&x_cols, cols, rows), true, par);
-                matmul(&mut dx_cols, &kernel_t, &g_b, false, par);
-                col2im(&dx_cols, g, dx_b);
+                if let Some(dx) = dx_group.as_deref_mut() {
+                    matmul(&mut dx_cols, &kernel_t, &g_b, false, par);
+                    col2im(&dx_cols, g, &mut dx[(b - group * per_group) * x_len..][..x_len]);
+                }
             }
             grad_k
         })
@@ -151,17 +159,21 @@ fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry) -> (V
     (grad_x, grad_k)
 }
 
-/// (dL/dx, dL/dK) as tensors, for values of type `T`.
+/// (dL/dx, dL/dK) as tensors, for values of type `T`; no dL/dx when x needs no gradient (the
+/// network's input).
 fn backward_tensors<T: WithDType>(
     x: &Tensor,
     kernel: &Tensor,
     grad: &Tensor,
     g: &Geometry,
-) -> candle_core::Result<(Tensor, Tensor)> {
+) -> candle_core::Result<(Option<Tensor>, Tensor)> {
+    let need_dx = x.track_op();
+    let backward = |x: &[T], k: &[T], d: &[T]| backward(x, k, d, g, need_dx);
     let (grad_x, grad_k) =
-        with_values(x, |x: &[T]| with_values(kernel, |k: &[T]| with_values(grad, |d: &[T]| backward(x, k, d, g))))???;
+        with_values(x, |x: &[T]| with_values(kernel, |k: &[T]| with_values(grad, |d: &[T]| backward(x, k, d))))???;
     let dev = x.device();
-    Ok((Tensor::from_vec(grad_x, x.shape(), dev)?, Tensor::from_vec(grad_k, kernel.shape(), dev)?))
+    let grad_x = if need_dx { Some(Tensor::from_vec(grad_x, x.shape(), dev)?) } else { None };
+    Ok((grad_x, Tensor::from_vec(grad_k, kernel.shape(), dev)?))
 }
 
 /// A 2-D convolution without bias on the CPU (see the module documentation), differentiable with
@@ -211,6 +223,6 @@ impl CustomOp2 for Conv2dOp {
             candle_core::DType::F64 => backward_tensors::<f64>(x, kernel, grad, &g)?,
             dtype => candle_core::bail!("ddpm-conv2d: expected f32 or f64, got {dtype:?}"),
         };
-        Ok((Some(grad_x), Some(grad_k)))
+        Ok((grad_x, Some(grad_k)))
     }
 }
