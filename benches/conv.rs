@@ -78,7 +78,7 @@ fn bench(name: &str, config: &UNetConfig, batch: usize) {
         "in", "out", "size", "s", "n", "forward", "forward + backward"
     );
     let candle = |x: &Tensor, w: &Tensor, stride: usize| x.conv2d(w, 1, stride, 1, 1).expect("conv2d");
-    let ours = |x: &Tensor, w: &Tensor, stride: usize| conv2d_im2col(x, w, stride, 1).expect("conv2d_im2col");
+    let ours = |x: &Tensor, w: &Tensor, stride: usize| conv2d_im2col(x, w, None, stride, 1).expect("conv2d_im2col");
     let mut total = [0.0; 4];
     for (&shape, &count) in &conv_shapes(config) {
         let ((cf, cb), (of, ob)) = (time(shape, batch, candle), time(shape, batch, ours));

@@ -72,11 +72,11 @@ fn run(case: Case, dtype: DType, ours: bool, grads: bool) -> (Vec<f64>, Option<[
     let kernel = Var::from_tensor(&randn(2, &[case.o, case.c, case.k, case.k], dtype)).unwrap();
     let bias = Var::from_tensor(&randn(3, &[case.o], dtype)).unwrap();
     let y = if ours {
-        conv2d_im2col(&x, &kernel, case.stride, case.padding).unwrap()
+        conv2d_im2col(&x, &kernel, Some(&bias), case.stride, case.padding).unwrap()
     } else {
-        x.conv2d(&kernel, case.padding, case.stride, 1, 1).unwrap()
+        let y = x.conv2d(&kernel, case.padding, case.stride, 1, 1).unwrap();
+        y.broadcast_add(&bias.reshape((1, case.o, 1, 1)).unwrap()).unwrap()
     };
-    let y = y.broadcast_add(&bias.reshape((1, case.o, 1, 1)).unwrap()).unwrap();
     assert_eq!(y.dims(), &[case.b, case.o, case.out(case.h), case.out(case.w)]);
     if !grads {
         return (values(&y), None);
@@ -198,7 +198,7 @@ fn an_input_without_gradient_still_gives_the_kernel_gradient() {
     let (_, with_x) = run(case, DType::F32, true, true);
     let x = randn(1, &[case.b, case.c, case.h, case.w], DType::F32);
     let kernel = Var::from_tensor(&randn(2, &[case.o, case.c, case.k, case.k], DType::F32)).unwrap();
-    let y = conv2d_im2col(&x, &kernel, case.stride, case.padding).unwrap();
+    let y = conv2d_im2col(&x, &kernel, None, case.stride, case.padding).unwrap();
     let g = (&y * &randn(4, y.dims(), DType::F32)).unwrap().sum_all().unwrap().backward().unwrap();
     assert!(g.get(&x).is_none(), "a gradient for an input that needs none");
     assert_eq!(values(g.get(kernel.as_tensor()).unwrap()), with_x.unwrap()[1]);
@@ -220,8 +220,8 @@ fn same_numbers_whatever_the_number_of_threads() {
 
 #[test]
 fn conv_layer_uses_this_convolution_for_every_stride() {
-    // `Conv::forward` on the CPU in f32 gives exactly this convolution's output (candle's own
-    // would round differently), plus the bias.
+    // `Conv::forward` on the CPU in f32 gives exactly this convolution's output, bias included
+    // (candle's own would round differently).
     for stride in [1, 2] {
         let varmap = VarMap::new();
         let conv = Conv::new(8, 6, 3, stride, seeded_var_builder(&varmap, 7, &Device::Cpu)).unwrap();
@@ -230,7 +230,7 @@ fn conv_layer_uses_this_convolution_for_every_stride() {
             (vars["weight"].as_tensor().clone(), vars["bias"].as_tensor().clone())
         };
         let x = randn(5, &[2, 8, 11, 10], DType::F32);
-        let ours = conv2d_im2col(&x, &w, stride, 1).unwrap().broadcast_add(&b.reshape((1, 6, 1, 1)).unwrap()).unwrap();
+        let ours = conv2d_im2col(&x, &w, Some(&b), stride, 1).unwrap();
         assert_eq!(values(&conv.forward(&x).unwrap()), values(&ours), "stride {stride}");
     }
 }
@@ -280,11 +280,11 @@ fn gradients_match_finite_differences() {
 #[test]
 fn bad_shapes_give_clear_errors() {
     let x = randn(1, &[1, 3, 4, 4], DType::F32);
-    let message = conv2d_im2col(&x, &randn(2, &[2, 4, 3, 3], DType::F32), 1, 1).unwrap_err().to_string();
+    let message = conv2d_im2col(&x, &randn(2, &[2, 4, 3, 3], DType::F32), None, 1, 1).unwrap_err().to_string();
     assert!(message.contains("does not fit"), "{message}");
-    let message = conv2d_im2col(&x, &randn(2, &[2, 3, 3, 3], DType::F32), 0, 1).unwrap_err().to_string();
+    let message = conv2d_im2col(&x, &randn(2, &[2, 3, 3, 3], DType::F32), None, 0, 1).unwrap_err().to_string();
     assert!(message.contains("stride 0"), "{message}");
-    let message = conv2d_im2col(&x, &randn(2, &[2, 3, 7, 7], DType::F32), 1, 1).unwrap_err().to_string();
+    let message = conv2d_im2col(&x, &randn(2, &[2, 3, 7, 7], DType::F32), None, 1, 1).unwrap_err().to_string();
     assert!(message.contains("does not fit"), "{message}");
 }
 

@@ -561,13 +561,14 @@ fn pointwise_conv_and_upsampling_match_candle() {
 
 #[test]
 fn cpu_kernels_match_candle() {
-    // Oracle: candle's own composite operations (candle_nn::GroupNorm, Tensor::silu, Tensor::conv2d),
-    // which the hand-written CPU kernels replace: the same values and the same gradients.
+    // Oracle: candle's own composite operations (candle_nn::GroupNorm, Tensor::silu, Tensor::conv2d,
+    // a broadcast), which the hand-written CPU kernels replace: the same values and gradients.
     let mut rng = seeded(SEED);
     let mut varmap = VarMap::new();
     let vb = ddpm::nn::seeded_var_builder(&varmap, SEED, &cpu());
     let gn = ddpm::nn::GroupNorm::new(3, 6, vb.pp("gn")).unwrap();
     let conv = ddpm::nn::Conv::new(6, 5, 3, 1, vb.pp("conv")).unwrap();
+    let pointwise = ddpm::nn::Conv1x1::new(6, 3, vb.pp("pointwise")).unwrap();
     randomise(&mut varmap, "gn.weight", 1.0, &mut rng);
     randomise(&mut varmap, "gn.bias", 1.0, &mut rng);
     let var = |name: &str| varmap.data().lock().unwrap()[name].as_tensor().clone();
@@ -593,6 +594,12 @@ fn cpu_kernels_match_candle() {
     let (w, b) = (var("conv.weight"), var("conv.bias"));
     let theirs = x.conv2d(&w, 1, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 5, 1, 1)).unwrap()).unwrap();
     compare("conv", conv.forward(x).unwrap(), theirs, &[x, &w, &b]);
+    let (w, b) = (var("pointwise.weight"), var("pointwise.bias"));
+    let theirs = x.conv2d(&w, 0, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
+    compare("1x1 conv", pointwise.forward(x).unwrap(), theirs, &[x, &w, &b]);
+    // Up-sampling: each pixel repeated by a broadcast, whose gradient candle sums.
+    let theirs = x.reshape((2, 6, 5, 1, 4, 1)).unwrap().broadcast_as((2, 6, 5, 2, 4, 2)).unwrap();
+    compare("upsample", ddpm::nn::upsample_nearest(x).unwrap(), theirs.reshape((2, 6, 10, 8)).unwrap(), &[x]);
 }
 
 #[test]

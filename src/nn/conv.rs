@@ -5,7 +5,7 @@
 //! loop on the CPU. [`Conv`] runs its convolutions (stride 1 and 2) on the CPU in f32 through
 //! im2col and one matrix product instead, forward and backward ([`conv2d_im2col`], `conv_op.rs`);
 //! a 1x1 convolution is a matrix product outright ([`Conv1x1`]). [`upsample_nearest`] repeats
-//! pixels by broadcasting, whose backward pass is a sum, where `upsample_nearest2d`'s is a grouped
+//! pixels, with a backward pass that sums them, where `upsample_nearest2d`'s is a grouped
 //! convolution (and, in candle 0.11.1, overwrites rather than adds to the gradient of its input).
 
 use candle_core::Tensor;
@@ -13,7 +13,7 @@ use candle_nn::{Init, VarBuilder};
 
 use super::conv_op::Conv2dOp;
 use super::init::pytorch_uniform;
-use super::kernels::on_cpu_f32;
+use super::kernels::{on_cpu_f32, Upsample2x};
 use crate::Result;
 
 /// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1
@@ -59,27 +59,37 @@ impl Conv {
     /// (B, C_in, H, W) -> (B, C_out, H / stride, W / stride) (sizes rounded up).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let padding = self.weight.dim(2)? / 2;
-        let y = if on_cpu_f32(x) {
-            conv2d_im2col(x, &self.weight, self.stride, padding)?
-        } else {
-            x.conv2d(&self.weight, padding, self.stride, 1, 1)?
-        };
+        if on_cpu_f32(x) {
+            return conv2d_im2col(x, &self.weight, Some(&self.bias), self.stride, padding);
+        }
+        let y = x.conv2d(&self.weight, padding, self.stride, 1, 1)?;
         let c_out = self.bias.dim(0)?;
         Ok(y.broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)?)
     }
 }
 
-/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), no bias, with `stride` and
-/// `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1), through
-/// im2col and matrix products forward and backward (`conv_op.rs`). CPU only, f32 or f64; the same
-/// values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` up to rounding. [`Conv`] uses it on
-/// the CPU in f32.
-pub fn conv2d_im2col(x: &Tensor, kernel: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    Ok(x.contiguous()?.apply_op2(&kernel.contiguous()?, Conv2dOp { stride, padding })?)
+/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` (O) if given, with
+/// `stride` and `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1),
+/// through im2col and matrix products forward and backward (`conv_op.rs`). CPU only, f32 or f64;
+/// the same values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` (plus the bias) up to
+/// rounding. [`Conv`] and [`Conv1x1`] use it on the CPU in f32.
+pub fn conv2d_im2col(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let bias = match bias {
+        Some(bias) => bias.contiguous()?,
+        None => Tensor::zeros(kernel.dim(0)?, kernel.dtype(), kernel.device())?,
+    };
+    Ok(x.contiguous()?.apply_op3(&kernel.contiguous()?, &bias, Conv2dOp { stride, padding })?)
 }
 
 /// A 1x1 convolution, y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o] at every pixel p, computed as
-/// a batched matrix product. Parameters as PyTorch's `nn.Conv2d(in, out, 1)`: `weight`
+/// a matrix product (on the CPU in f32 through [`conv2d_im2col`], which uses the image itself as
+/// its column matrix). Parameters as PyTorch's `nn.Conv2d(in, out, 1)`: `weight`
 /// (out, in, 1, 1) and `bias` (out), PyTorch-initialised.
 #[derive(Debug, Clone)]
 pub struct Conv1x1 {
@@ -98,6 +108,9 @@ impl Conv1x1 {
 
     /// (B, C_in, H, W) -> (B, C_out, H, W).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if on_cpu_f32(x) {
+            return conv2d_im2col(x, &self.weight, Some(&self.bias), 1, 0);
+        }
         let (b, c_in, h, w) = x.dims4()?;
         let c_out = self.bias.dim(0)?;
         let weight = self.weight.reshape((c_out, c_in))?.broadcast_left(b)?; // (B, C_out, C_in), a view
@@ -108,10 +121,13 @@ impl Conv1x1 {
 }
 
 /// Nearest-neighbour up-sampling by 2, each pixel repeated in a 2x2 square (the same values as
-/// `upsample_nearest2d(2H, 2W)`), through a broadcast whose gradient is a plain sum.
-/// (B, C, H, W) -> (B, C, 2H, 2W).
+/// `upsample_nearest2d(2H, 2W)`), whose gradient is the sum over each square: on the CPU in f32
+/// a kernel of its own, elsewhere a broadcast. (B, C, H, W) -> (B, C, 2H, 2W).
 pub fn upsample_nearest(x: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
+    if on_cpu_f32(x) {
+        return Ok(x.contiguous()?.apply_op1(Upsample2x)?);
+    }
     let x = x.reshape((b, c, h, 1, w, 1))?.broadcast_as((b, c, h, 2, w, 2))?; // (B, C, H, 2, W, 2)
     Ok(x.reshape((b, c, 2 * h, 2 * w))?) // (B, C, 2H, 2W)
 }

@@ -37,6 +37,7 @@ mod conv_op;
 pub mod embedding;
 pub mod init;
 mod kernels;
+mod matmul;
 pub mod mlp;
 pub mod norm;
 mod stage;
