@@ -19,9 +19,9 @@ use ddpm::sample::Prediction;
 use ddpm::train::{NoisedBatch, TrainConfig, Trainer};
 use ddpm::NoiseSchedule;
 
-/// As in the `ddpm` binary (see benches/NOTES.md).
+/// As in the `ddpm` binary, which also keeps freed memory (src/alloc.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ddpm::alloc::MiMalloc = ddpm::alloc::MiMalloc;
 
 fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
     let device = Device::Cpu;
@@ -52,6 +52,7 @@ fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
 }
 
 fn main() {
+    ddpm::alloc::keep_freed_memory();
     println!("U-Net on the CPU, 28x28 (median of 5 after a warm-up)");
     bench("default, batch 64", &UNetConfig::default(), 64, 5);
     bench("mnist-fast, batch 64", &UNetConfig::mnist_fast(), 64, 5);

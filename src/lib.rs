@@ -23,6 +23,7 @@
 #[macro_use]
 pub mod error;
 
+pub mod alloc;
 mod atomic;
 pub mod checkpoint;
 pub mod data;

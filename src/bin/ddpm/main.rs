@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// mimalloc instead of the system allocator: candle allocates and frees a buffer for every
-/// tensor op, and with glibc's malloc those large buffers are mmap'd and unmapped each time,
-/// which spent more time in the kernel than in the arithmetic (see benches/NOTES.md).
+/// mimalloc instead of the system allocator, keeping the memory it frees (`main` calls
+/// [`ddpm::alloc::keep_freed_memory`]): candle allocates and frees a buffer for every tensor op,
+/// and fresh memory costs the kernel's zeroing of every page (see src/alloc.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ddpm::alloc::MiMalloc = ddpm::alloc::MiMalloc;
 
 mod eval_cmd;
 mod sample_cmd;
@@ -122,6 +122,7 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    ddpm::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

@@ -1,0 +1,24 @@
+//! The allocator of the `ddpm` binary and of the benchmarks: mimalloc, told to keep the memory it
+//! frees.
+//!
+//! candle allocates a new buffer for every tensor operation, and a training step of the default
+//! U-Net frees and allocates gigabytes of them. With glibc's malloc the large ones are mapped and
+//! unmapped each time; mimalloc reuses them, but by default returns freed memory to the operating
+//! system after a delay ("purging"), so the next buffer is fresh memory again, which the kernel
+//! zeroes page by page on first touch (13 % of a training step's time in `clear_page_erms`, see
+//! benches/NOTES.md). [`keep_freed_memory`] turns purging off: the process keeps its peak memory.
+//!
+//! Notebooks run in evcxr with the system allocator; this only concerns programs that install
+//! [`MiMalloc`] as their global allocator.
+
+pub use mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, v2 and v3), not named by libmimalloc-sys.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Never return freed memory to the operating system (purge delay -1), for a program whose
+/// global allocator is [`MiMalloc`]. Harmless otherwise.
+pub fn keep_freed_memory() {
+    // SAFETY: mi_option_set only stores an option value; any option number and value are accepted.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
