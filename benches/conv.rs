@@ -20,9 +20,9 @@ use ddpm::nn::{UNet, UNetConfig};
 use ddpm::rng::seeded;
 use ddpm::sample::network::normal_tensor;
 
-/// As in the `ddpm` binary, which also keeps freed memory (src/alloc.rs).
-#[global_allocator]
-static GLOBAL: ddpm::alloc::MiMalloc = ddpm::alloc::MiMalloc;
+/// The `ddpm` binary's allocator: mimalloc, keeping the memory it frees.
+#[path = "../src/bin/ddpm/alloc.rs"]
+mod alloc;
 
 /// (in channels, out channels, input size, stride) of every 3x3 convolution, with its count.
 fn conv_shapes(config: &UNetConfig) -> BTreeMap<(usize, usize, usize, usize), usize> {
@@ -101,7 +101,7 @@ fn bench(name: &str, config: &UNetConfig, batch: usize) {
 }
 
 fn main() {
-    ddpm::alloc::keep_freed_memory();
+    alloc::keep_freed_memory();
     bench("default U-Net", &UNetConfig::default(), 64);
     bench("mnist_fast", &UNetConfig::mnist_fast(), 32);
 }

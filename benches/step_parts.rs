@@ -20,9 +20,9 @@ use ddpm::sample::network::normal_tensor;
 use ddpm::train::{loss, AdamW, Ema, NoisedBatch};
 use ddpm::NoiseSchedule;
 
-/// As in the `ddpm` binary, which also keeps freed memory (src/alloc.rs).
-#[global_allocator]
-static GLOBAL: ddpm::alloc::MiMalloc = ddpm::alloc::MiMalloc;
+/// The `ddpm` binary's allocator: mimalloc, keeping the memory it frees.
+#[path = "../src/bin/ddpm/alloc.rs"]
+mod alloc;
 
 fn parts(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
     let device = Device::Cpu;
@@ -59,7 +59,7 @@ fn parts(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
 }
 
 fn main() {
-    ddpm::alloc::keep_freed_memory();
+    alloc::keep_freed_memory();
     println!("U-Net training step by part, CPU, 28x28 (median of 5 after a warm-up)");
     parts("default, batch 64", &UNetConfig::default(), 64, 5);
     parts("mnist-fast, batch 32 (ddpm train)", &UNetConfig::mnist_fast(), 32, 5);

@@ -23,7 +23,6 @@
 #[macro_use]
 pub mod error;
 
-pub mod alloc;
 mod atomic;
 pub mod checkpoint;
 pub mod data;

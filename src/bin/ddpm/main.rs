@@ -6,11 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc instead of the system allocator, keeping the memory it frees (`main` calls
-/// [`ddpm::alloc::keep_freed_memory`]): candle allocates and frees a buffer for every tensor op,
-/// and fresh memory costs the kernel's zeroing of every page (see src/alloc.rs).
-#[global_allocator]
-static GLOBAL: ddpm::alloc::MiMalloc = ddpm::alloc::MiMalloc;
-
+/// [`alloc::keep_freed_memory`]): candle allocates and frees a buffer for every tensor op, and
+/// fresh memory costs the kernel's zeroing of every page (see alloc.rs).
+mod alloc;
 mod eval_cmd;
 mod sample_cmd;
 mod train_cmd;
@@ -122,7 +120,7 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    ddpm::alloc::keep_freed_memory();
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
