@@ -8,7 +8,7 @@ machine. Nothing in the crate, its tests or CI needs this file or PyTorch: `make
 installs torch only in its own virtual environment, target/torch-venv.
 
     python benches/torch_reference.py [--config default|mnist-fast|tiny] [--batch 64]
-                                      [--threads 2] [--runs 5]
+                                      [--threads 2] [--runs 5] [--machine]
 
 --runs 0 builds the model and checks its parameter count only.
 """
@@ -181,6 +181,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--machine", action="store_true", help='end with a line "TRAIN_MS SAMPLE_MS" (benches/network.rs)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -242,6 +243,8 @@ def main():
         f"torch {args.config} batch {args.batch} threads {args.threads}: {params} params"
         f"  train step {train_ms:.1f} ms  sampling step {sample_ms:.1f} ms"
     )
+    if args.machine:
+        print(f"{train_ms} {sample_ms}")
 
 
 if __name__ == "__main__":
