@@ -4,7 +4,7 @@
 #   make lab     open the notebooks in JupyterLab, with a warm compile cache
 #   make test    cargo test, then every notebook headless with DDPM_QUICK=1 (what CI runs)
 #   make book    every notebook in full, as HTML in target/book/ (index.html)
-#   make bench   cargo bench (make bench-torch: the same U-Net in PyTorch, in its own venv)
+#   make bench   cargo bench, with PyTorch's times and the ratios once make bench-torch has installed it
 #   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
@@ -92,7 +92,8 @@ bench:
 	cargo bench
 
 # The PyTorch reference (benches/torch_reference.py): the same U-Net, timed on the same machine.
-# Optional: torch goes into target/torch-venv only, never into .venv (plain PyPI, so on x86-64
+# Once it is installed, `make bench` (benches/network.rs) runs it after each of its own rows and
+# prints the ratios. Optional: torch goes into target/torch-venv only, never into .venv (plain PyPI, so on x86-64
 # Linux pip also brings torch's CUDA libraries, a few GB; the script runs on the CPU).
 TORCH_VENV := $(CURDIR)/target/torch-venv
 TORCH_STAMP := $(TORCH_VENV)/.torch.stamp

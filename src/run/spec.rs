@@ -92,11 +92,12 @@ pub struct RunSpec {
 impl RunSpec {
     /// The embedded default for `data`, chosen to finish on a 2-core laptop CPU:
     ///
-    /// - MNIST: [`UNetConfig::mnist_fast`] (619 697 parameters), 2500 steps of batch 32 at
+    /// - MNIST: [`UNetConfig::mnist_fast`] (619 697 parameters), 5000 steps of batch 32 at
     ///   lr 1.5e-3 (AdamW, 200 warm-up steps, clipping at 1), EMA decay 0.995 with warm-up,
-    ///   linear schedule T = 1000; about 0.55 s a step on 2 cores, so under half an hour. Many
-    ///   small steps beat fewer large ones at this budget (1500 steps of batch 64 of a
-    ///   280 177-parameter U-Net took as long and gave 47 % recognisable digits).
+    ///   linear schedule T = 1000; about 0.26 s a step on 2 cores (the crate's own CPU
+    ///   convolution), so about 22 minutes. Many small steps beat fewer large ones at this budget
+    ///   (1500 steps of batch 64 of a 280 177-parameter U-Net took as long as 2500 of these, and
+    ///   gave 47 % recognisable digits against 51 %).
     /// - toy data: the MLP ([`MlpConfig::default`]), 3000 steps of batch 256 at lr 1e-3,
     ///   EMA 0.995, linear schedule T = 1000 (seconds).
     ///
@@ -109,7 +110,7 @@ impl RunSpec {
                 let unet = UNetConfig { num_classes: class_conditional.then_some(10), ..UNetConfig::mnist_fast() };
                 let label_dropout = if class_conditional { 0.1 } else { 0.0 };
                 let train = TrainConfig {
-                    steps: 2500,
+                    steps: 5000,
                     batch_size: 32,
                     lr: 1.5e-3,
                     warmup_steps: 200,
