@@ -72,6 +72,10 @@ fn invalid_parameters_are_clear_errors_without_panics() {
         (vec!["schedule", "--kind", "exponential"], "unknown schedule kind"),
         (vec!["forward", "--image", "no/such/photo.jpg", "--out", "x.png"], "no/such/photo.jpg"),
         (vec!["forward", "--image", "Cargo.toml", "--out", "x.png"], "could not read as an image"),
+        (
+            vec!["train", "--data", "toy-ring", "--ema-decay", "1.5", "--out", "target/never-written"],
+            "ema_decay must be in [0, 1], got 1.5",
+        ),
     ] {
         let o = ddpm(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -145,11 +149,26 @@ fn train_then_sample_a_toy_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("ring");
     let run_s = run.to_str().unwrap();
-    let o =
-        ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--batch", "32", "--out", run_s, "--log-every", "10"]);
+    let o = ddpm(&[
+        "train",
+        "--data",
+        "toy-ring",
+        "--steps",
+        "30",
+        "--batch",
+        "32",
+        "--ema-decay",
+        "0.9",
+        "--out",
+        run_s,
+        "--log-every",
+        "10",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("step 30/30") && text.contains("done: steps 1..=30"), "{text}");
+    let saved = std::fs::read_to_string(run.join("checkpoint.json")).unwrap();
+    assert!(text.contains("EMA 0.9,") && saved.contains("\"ema_decay\": 0.9"), "{text}\n{saved}");
     // Again without --resume: refused, the run is kept.
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--out", run_s]);
     assert_eq!(o.status.code(), Some(2));

@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// Peak learning rate of AdamW (default 1.5e-3 for mnist, 1e-3 for toy data).
     #[arg(long)]
     lr: Option<f64>,
+    /// Decay of the exponential moving average of the weights that sample and eval use, in
+    /// [0, 1] (default 0.995).
+    #[arg(long)]
+    ema_decay: Option<f64>,
     /// auto (a GPU when the build has one and it is present), cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -143,6 +147,9 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) {
     if let Some(lr) = args.lr {
         spec.train.lr = lr;
     }
+    if let Some(decay) = args.ema_decay {
+        spec.train.ema_decay = decay;
+    }
     if let Some(every) = args.checkpoint_every {
         spec.checkpoint_every = every;
     }
@@ -165,7 +172,7 @@ fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path
     };
     let t = &spec.train;
     format!(
-        "training {network} on {} to step {}, batch {}, lr {:e}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
-        spec.data, t.steps, t.batch_size, t.lr, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
+        "training {network} on {} to step {}, batch {}, lr {:e}, EMA {}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
+        spec.data, t.steps, t.batch_size, t.lr, t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
     )
 }
