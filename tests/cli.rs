@@ -76,6 +76,10 @@ fn invalid_parameters_are_clear_errors_without_panics() {
             vec!["train", "--data", "toy-ring", "--ema-decay", "1.5", "--out", "target/never-written"],
             "ema_decay must be in [0, 1], got 1.5",
         ),
+        (
+            vec!["train", "--data", "toy-ring", "--lr-decay", "linear", "--out", "target/never-written"],
+            "unknown --lr-decay \"linear\"; allowed: constant, cosine",
+        ),
     ] {
         let o = ddpm(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -159,6 +163,8 @@ fn train_then_sample_a_toy_run() {
         "32",
         "--ema-decay",
         "0.9",
+        "--lr-decay",
+        "cosine",
         "--out",
         run_s,
         "--log-every",
@@ -169,6 +175,7 @@ fn train_then_sample_a_toy_run() {
     assert!(text.contains("step 30/30") && text.contains("done: steps 1..=30"), "{text}");
     let saved = std::fs::read_to_string(run.join("checkpoint.json")).unwrap();
     assert!(text.contains("EMA 0.9,") && saved.contains("\"ema_decay\": 0.9"), "{text}\n{saved}");
+    assert!(text.contains("(cosine decay)") && saved.contains("\"cosine_decay\": true"), "{text}\n{saved}");
     // Again without --resume: refused, the run is kept.
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--out", run_s]);
     assert_eq!(o.status.code(), Some(2));

@@ -81,6 +81,29 @@ fn config_round_trips_through_json_and_warms_up_linearly() {
 }
 
 #[test]
+fn cosine_decay_falls_from_the_peak_to_zero_and_never_rises() {
+    let config = TrainConfig { steps: 450, warmup_steps: 50, lr: 2e-3, cosine_decay: true, ..Default::default() };
+    assert_eq!(config.lr_at(50), 2e-3);
+    assert_eq!(config.lr_at(450), 0.0);
+    assert_eq!(config.lr_at(600), 0.0);
+    // Half-way through the decay the half cosine is at its middle, lr / 2; at a quarter,
+    // lr (1 + cos(pi / 4)) / 2.
+    assert!((config.lr_at(250) - 1e-3).abs() < 1e-15);
+    let quarter = 2e-3 * (1.0 + std::f64::consts::FRAC_1_SQRT_2) / 2.0;
+    assert!((config.lr_at(150) - quarter).abs() < 1e-15, "{}", config.lr_at(150));
+    let rates: Vec<f64> = (50..=450).map(|k| config.lr_at(k)).collect();
+    assert!(rates.windows(2).all(|w| w[1] <= w[0]), "not monotone");
+    // Symmetric about the middle: lr_(mid + d) = lr - lr_(mid - d).
+    for d in [10, 100, 200] {
+        assert!((config.lr_at(250 + d) + config.lr_at(250 - d) - 2e-3).abs() < 1e-15);
+    }
+    // Without the decay the same config keeps the peak.
+    assert_eq!(TrainConfig { cosine_decay: false, ..config.clone() }.lr_at(449), 2e-3);
+    // The warm-up is unchanged by it.
+    assert!((config.lr_at(25) - 1e-3).abs() < 1e-18);
+}
+
+#[test]
 fn one_step_lowers_the_loss_on_a_fixed_batch_for_every_target() {
     let device = Device::Cpu;
     let schedule = NoiseSchedule::linear(1000).unwrap();

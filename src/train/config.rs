@@ -26,6 +26,9 @@ pub struct TrainConfig {
     /// Steps of linear warm-up: lr_k = lr min(1, k / warmup_steps) at step k = 1, 2, ...
     /// (0: the full rate from the first step).
     pub warmup_steps: usize,
+    /// After the warm-up: keep the rate (false), or let it fall along a half cosine to 0 at step
+    /// `steps` (true; Loshchilov and Hutter 2017, "SGDR", without restarts).
+    pub cosine_decay: bool,
     /// Clip the gradients to this global L2 norm; None: no clipping.
     pub grad_clip: Option<f64>,
     /// AdamW's decoupled weight decay (0 is plain Adam, as Ho et al.).
@@ -54,6 +57,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             lr: 2e-4,
             warmup_steps: 100,
+            cosine_decay: false,
             grad_clip: Some(1.0),
             weight_decay: 0.0,
             ema_decay: 0.999,
@@ -99,14 +103,27 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The learning rate at step `k` (1-based): linear warm-up to `lr` over `warmup_steps`, then
-    /// constant: lr_k = lr min(1, k / warmup_steps).
+    /// The learning rate at step `k` (1-based): linear warm-up to `lr` over `warmup_steps`,
+    /// lr_k = lr k / warmup_steps; then `lr`, or with `cosine_decay`
+    /// lr_k = lr (1 + cos(pi (k - warmup_steps) / (steps - warmup_steps))) / 2, which is `lr` at
+    /// the end of the warm-up and 0 at step `steps` (and stays 0 after it).
+    ///
+    /// ```
+    /// let config = ddpm::train::TrainConfig { steps: 1100, warmup_steps: 100, cosine_decay: true, ..Default::default() };
+    /// assert_eq!(config.lr_at(100), config.lr);
+    /// assert!((config.lr_at(600) - config.lr / 2.0).abs() < 1e-15);
+    /// assert_eq!(config.lr_at(1100), 0.0);
+    /// ```
     pub fn lr_at(&self, k: usize) -> f64 {
-        if self.warmup_steps == 0 || k >= self.warmup_steps {
-            self.lr
-        } else {
-            self.lr * k as f64 / self.warmup_steps as f64
+        if k < self.warmup_steps {
+            return self.lr * k as f64 / self.warmup_steps as f64;
         }
+        if !self.cosine_decay || self.steps <= self.warmup_steps {
+            return self.lr;
+        }
+        let progress = ((k - self.warmup_steps) as f64 / (self.steps - self.warmup_steps) as f64).min(1.0);
+        // cos(pi) is exactly -1 in f64, so the last step's rate is exactly 0.
+        self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 }
 

@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// Peak learning rate of AdamW (default 1.5e-3 for mnist, 1e-3 for toy data).
     #[arg(long)]
     lr: Option<f64>,
+    /// After the warm-up, keep the learning rate (constant) or let it fall along a half cosine to
+    /// 0 at the last step (cosine). Default: constant.
+    #[arg(long)]
+    lr_decay: Option<String>,
     /// Decay of the exponential moving average of the weights that sample and eval use, in
     /// [0, 1] (default 0.995).
     #[arg(long)]
@@ -89,7 +93,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if resuming && (args.schedule.is_some() || args.target.is_some() || args.seed.is_some() || args.class_conditional) {
         ddpm::invalid!("--schedule, --target, --seed and --class-conditional cannot change a run being resumed");
     }
-    apply_overrides(&mut spec, &args);
+    apply_overrides(&mut spec, &args)?;
     spec.train.validate()?;
     spec.schedule.build()?;
 
@@ -137,7 +141,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) {
+fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) -> Result<()> {
     if let Some(steps) = args.steps {
         spec.train.steps = steps;
     }
@@ -150,12 +154,20 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) {
     if let Some(decay) = args.ema_decay {
         spec.train.ema_decay = decay;
     }
+    if let Some(kind) = &args.lr_decay {
+        spec.train.cosine_decay = match kind.as_str() {
+            "constant" => false,
+            "cosine" => true,
+            other => ddpm::invalid!("unknown --lr-decay {other:?}; allowed: constant, cosine"),
+        };
+    }
     if let Some(every) = args.checkpoint_every {
         spec.checkpoint_every = every;
     }
     if let Some(every) = args.log_every {
         spec.train.log_every = every;
     }
+    Ok(())
 }
 
 fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path) -> String {
@@ -172,7 +184,7 @@ fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path
     };
     let t = &spec.train;
     format!(
-        "training {network} on {} to step {}, batch {}, lr {:e}, EMA {}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
-        spec.data, t.steps, t.batch_size, t.lr, t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
+        "training {network} on {} to step {}, batch {}, lr {:e}{}, EMA {}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
+        spec.data, t.steps, t.batch_size, t.lr, if t.cosine_decay { " (cosine decay)" } else { "" }, t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
     )
 }
