@@ -175,14 +175,19 @@ fn train_then_sample_a_toy_run() {
     assert!(text.contains("step 30/30") && text.contains("done: steps 1..=30"), "{text}");
     let saved = std::fs::read_to_string(run.join("checkpoint.json")).unwrap();
     assert!(text.contains("EMA 0.9,") && saved.contains("\"ema_decay\": 0.9"), "{text}\n{saved}");
-    assert!(text.contains("(cosine decay)") && saved.contains("\"cosine_decay\": true"), "{text}\n{saved}");
+    assert!(text.contains("(cosine decay to step 30)") && saved.contains("\"lr_decay_end\": 30"), "{text}\n{saved}");
     // Again without --resume: refused, the run is kept.
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--out", run_s]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("already holds a checkpoint (step 30): pass --resume"), "{}", stderr(&o));
-    // --resume with more steps continues the count.
+    // --resume with more steps: past the end of the cosine decay it is refused, with the way
+    // out; moving the end with --lr-decay cosine continues the count.
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("steps (40) go past lr_decay_end (30)"), "{}", stderr(&o));
+    let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume", "--lr-decay", "cosine"]);
     assert!(o.status.success() && stdout(&o).contains("done: steps 31..=40"), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("(cosine decay to step 40)"), "{}", stdout(&o));
 
     let png = dir.path().join("s.png");
     let npy = dir.path().join("s.npy");

@@ -82,10 +82,20 @@ fn config_round_trips_through_json_and_warms_up_linearly() {
 
 #[test]
 fn cosine_decay_falls_from_the_peak_to_zero_and_never_rises() {
-    let config = TrainConfig { steps: 450, warmup_steps: 50, lr: 2e-3, cosine_decay: true, ..Default::default() };
+    let config = TrainConfig { steps: 450, warmup_steps: 50, lr: 2e-3, lr_decay_end: Some(450), ..Default::default() };
+    config.validate().unwrap();
     assert_eq!(config.lr_at(50), 2e-3);
     assert_eq!(config.lr_at(450), 0.0);
     assert_eq!(config.lr_at(600), 0.0);
+    // A run trained in stages follows the same schedule: `steps` is where a stage stops.
+    assert_eq!(TrainConfig { steps: 200, ..config.clone() }.lr_at(150), config.lr_at(150));
+    // Training past the end of the decay is refused, with the way out.
+    let past = TrainConfig { steps: 451, ..config.clone() }.validate().unwrap_err().to_string();
+    assert!(past.contains("steps (451) go past lr_decay_end (450)"), "{past}");
+    // A decay that would end within the warm-up has no room: the rate only warms up.
+    let short = TrainConfig { steps: 40, lr_decay_end: Some(40), ..config.clone() };
+    short.validate().unwrap();
+    assert!((short.lr_at(40) - 2e-3 * 40.0 / 50.0).abs() < 1e-18);
     // Half-way through the decay the half cosine is at its middle, lr / 2; at a quarter,
     // lr (1 + cos(pi / 4)) / 2.
     assert!((config.lr_at(250) - 1e-3).abs() < 1e-15);
@@ -98,7 +108,7 @@ fn cosine_decay_falls_from_the_peak_to_zero_and_never_rises() {
         assert!((config.lr_at(250 + d) + config.lr_at(250 - d) - 2e-3).abs() < 1e-15);
     }
     // Without the decay the same config keeps the peak.
-    assert_eq!(TrainConfig { cosine_decay: false, ..config.clone() }.lr_at(449), 2e-3);
+    assert_eq!(TrainConfig { lr_decay_end: None, ..config.clone() }.lr_at(449), 2e-3);
     // The warm-up is unchanged by it.
     assert!((config.lr_at(25) - 1e-3).abs() < 1e-18);
 }

@@ -26,9 +26,11 @@ pub struct TrainConfig {
     /// Steps of linear warm-up: lr_k = lr min(1, k / warmup_steps) at step k = 1, 2, ...
     /// (0: the full rate from the first step).
     pub warmup_steps: usize,
-    /// After the warm-up: keep the rate (false), or let it fall along a half cosine to 0 at step
-    /// `steps` (true; Loshchilov and Hutter 2017, "SGDR", without restarts).
-    pub cosine_decay: bool,
+    /// After the warm-up: keep the rate (None), or let it fall along a half cosine to 0 at this
+    /// step (Loshchilov and Hutter 2017, "SGDR", without restarts). Kept apart from `steps` so
+    /// that a run trained in stages (or stopped and resumed) follows one schedule; `steps` may
+    /// not go past it, where the rate is 0.
+    pub lr_decay_end: Option<usize>,
     /// Clip the gradients to this global L2 norm; None: no clipping.
     pub grad_clip: Option<f64>,
     /// AdamW's decoupled weight decay (0 is plain Adam, as Ho et al.).
@@ -57,7 +59,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             lr: 2e-4,
             warmup_steps: 100,
-            cosine_decay: false,
+            lr_decay_end: None,
             grad_clip: Some(1.0),
             weight_decay: 0.0,
             ema_decay: 0.999,
@@ -85,6 +87,16 @@ impl TrainConfig {
             invalid!("batch_size must be at least 1, got 0");
         }
         crate::error::check_positive("lr", self.lr)?;
+        if let Some(end) = self.lr_decay_end {
+            if self.steps > end {
+                invalid!(
+                    "steps ({}) go past lr_decay_end ({end}), where the cosine decay has brought the learning \
+                     rate to 0; train to at most step {end}, or move the end of the decay as well \
+                     (ddpm train --lr-decay cosine, which ends it at --steps)",
+                    self.steps
+                );
+            }
+        }
         if let Some(clip) = self.grad_clip {
             crate::error::check_positive("grad_clip (the largest global gradient norm)", clip)?;
         }
@@ -104,12 +116,13 @@ impl TrainConfig {
     }
 
     /// The learning rate at step `k` (1-based): linear warm-up to `lr` over `warmup_steps`,
-    /// lr_k = lr k / warmup_steps; then `lr`, or with `cosine_decay`
-    /// lr_k = lr (1 + cos(pi (k - warmup_steps) / (steps - warmup_steps))) / 2, which is `lr` at
-    /// the end of the warm-up and 0 at step `steps` (and stays 0 after it).
+    /// lr_k = lr k / warmup_steps; then `lr`, or with `lr_decay_end` = Some(n)
+    /// lr_k = lr (1 + cos(pi (k - warmup_steps) / (n - warmup_steps))) / 2, which is `lr` at the
+    /// end of the warm-up and 0 at step n (and after it). A run whose decay would end within its
+    /// warm-up (a very short one) has no room for it: its rate only warms up.
     ///
     /// ```
-    /// let config = ddpm::train::TrainConfig { steps: 1100, warmup_steps: 100, cosine_decay: true, ..Default::default() };
+    /// let config = ddpm::train::TrainConfig { steps: 1100, warmup_steps: 100, lr_decay_end: Some(1100), ..Default::default() };
     /// assert_eq!(config.lr_at(100), config.lr);
     /// assert!((config.lr_at(600) - config.lr / 2.0).abs() < 1e-15);
     /// assert_eq!(config.lr_at(1100), 0.0);
@@ -118,12 +131,14 @@ impl TrainConfig {
         if k < self.warmup_steps {
             return self.lr * k as f64 / self.warmup_steps as f64;
         }
-        if !self.cosine_decay || self.steps <= self.warmup_steps {
-            return self.lr;
+        match self.lr_decay_end {
+            Some(end) if end > self.warmup_steps => {
+                let progress = ((k - self.warmup_steps) as f64 / (end - self.warmup_steps) as f64).min(1.0);
+                // cos(pi) is exactly -1 in f64, so the rate at the end is exactly 0.
+                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+            _ => self.lr,
         }
-        let progress = ((k - self.warmup_steps) as f64 / (self.steps - self.warmup_steps) as f64).min(1.0);
-        // cos(pi) is exactly -1 in f64, so the last step's rate is exactly 0.
-        self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 }
 

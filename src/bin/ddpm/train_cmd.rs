@@ -25,11 +25,13 @@ pub struct TrainArgs {
     /// Samples per step (default: 32 for mnist, 256 for toy data).
     #[arg(long)]
     batch: Option<usize>,
-    /// Peak learning rate of AdamW (default 1.5e-3 for mnist, 1e-3 for toy data).
+    /// Peak learning rate of AdamW (default 2e-3 for mnist, 1e-3 for toy data).
     #[arg(long)]
     lr: Option<f64>,
     /// After the warm-up, keep the learning rate (constant) or let it fall along a half cosine to
-    /// 0 at the last step (cosine). Default: constant.
+    /// 0 at the last step, --steps (cosine). Default: cosine for mnist, constant for toy data.
+    /// With --resume, cosine moves the end of the decay to the new --steps (the rate climbs back
+    /// up: a warm restart).
     #[arg(long)]
     lr_decay: Option<String>,
     /// Decay of the exponential moving average of the weights that sample and eval use, in
@@ -93,7 +95,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if resuming && (args.schedule.is_some() || args.target.is_some() || args.seed.is_some() || args.class_conditional) {
         ddpm::invalid!("--schedule, --target, --seed and --class-conditional cannot change a run being resumed");
     }
-    apply_overrides(&mut spec, &args)?;
+    apply_overrides(&mut spec, &args, resuming)?;
     spec.train.validate()?;
     spec.schedule.build()?;
 
@@ -141,9 +143,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) -> Result<()> {
+fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs, resuming: bool) -> Result<()> {
     if let Some(steps) = args.steps {
         spec.train.steps = steps;
+        // A new run's decay ends at its last step; a resumed run keeps its schedule.
+        if !resuming && spec.train.lr_decay_end.is_some() {
+            spec.train.lr_decay_end = Some(steps);
+        }
     }
     if let Some(batch) = args.batch {
         spec.train.batch_size = batch;
@@ -155,9 +161,9 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs) -> Result<()> {
         spec.train.ema_decay = decay;
     }
     if let Some(kind) = &args.lr_decay {
-        spec.train.cosine_decay = match kind.as_str() {
-            "constant" => false,
-            "cosine" => true,
+        spec.train.lr_decay_end = match kind.as_str() {
+            "constant" => None,
+            "cosine" => Some(spec.train.steps),
             other => ddpm::invalid!("unknown --lr-decay {other:?}; allowed: constant, cosine"),
         };
     }
@@ -185,6 +191,6 @@ fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path
     let t = &spec.train;
     format!(
         "training {network} on {} to step {}, batch {}, lr {:e}{}, EMA {}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
-        spec.data, t.steps, t.batch_size, t.lr, if t.cosine_decay { " (cosine decay)" } else { "" }, t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
+        spec.data, t.steps, t.batch_size, t.lr, t.lr_decay_end.map(|end| format!(" (cosine decay to step {end})")).unwrap_or_default(), t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
     )
 }
