@@ -89,6 +89,10 @@ fn cosine_decay_falls_from_the_peak_to_zero_and_never_rises() {
     assert_eq!(config.lr_at(600), 0.0);
     // A run trained in stages follows the same schedule: `steps` is where a stage stops.
     assert_eq!(TrainConfig { steps: 200, ..config.clone() }.lr_at(150), config.lr_at(150));
+    // Making the run shorter (the notebooks' size knob, `ddpm train --steps`) moves the end.
+    let mut shorter = config.clone();
+    shorter.set_length(250);
+    assert_eq!((shorter.steps, shorter.lr_at(150), shorter.lr_at(250)), (250, 1e-3, 0.0));
     // Training past the end of the decay is refused, with the way out.
     let past = TrainConfig { steps: 451, ..config.clone() }.validate().unwrap_err().to_string();
     assert!(past.contains("steps (451) go past lr_decay_end (450)"), "{past}");

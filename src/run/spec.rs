@@ -152,8 +152,7 @@ impl RunSpec {
     /// checkpoint only at the end: what the notebooks train in quick mode (seconds on a CPU;
     /// enough to run every cell, not to make digits).
     pub fn shortened(mut self, steps: usize) -> RunSpec {
-        self.train.steps = steps;
-        self.train.lr_decay_end = self.train.lr_decay_end.map(|_| steps);
+        self.train.set_length(steps);
         self.train.batch_size = self.train.batch_size.min(16);
         self.train.warmup_steps = steps / 3;
         self.checkpoint_every = 0;

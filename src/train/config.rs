@@ -115,6 +115,19 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Makes the run `steps` long: it stops there, and its learning-rate decay, if any, ends
+    /// there too. (Setting `steps` alone only moves where training stops, as a stage does.)
+    ///
+    /// ```
+    /// let mut config = ddpm::train::TrainConfig { steps: 5000, lr_decay_end: Some(5000), ..Default::default() };
+    /// config.set_length(800);
+    /// assert_eq!((config.steps, config.lr_decay_end), (800, Some(800)));
+    /// ```
+    pub fn set_length(&mut self, steps: usize) {
+        self.steps = steps;
+        self.lr_decay_end = self.lr_decay_end.map(|_| steps);
+    }
+
     /// The learning rate at step `k` (1-based): linear warm-up to `lr` over `warmup_steps`,
     /// lr_k = lr k / warmup_steps; then `lr`, or with `lr_decay_end` = Some(n)
     /// lr_k = lr (1 + cos(pi (k - warmup_steps) / (n - warmup_steps))) / 2, which is `lr` at the

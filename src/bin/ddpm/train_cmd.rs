@@ -144,12 +144,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs, resuming: bool) -> Result<()> {
-    if let Some(steps) = args.steps {
-        spec.train.steps = steps;
-        // A new run's decay ends at its last step; a resumed run keeps its schedule.
-        if !resuming && spec.train.lr_decay_end.is_some() {
-            spec.train.lr_decay_end = Some(steps);
-        }
+    // A new run's decay ends at its last step; a resumed run keeps its schedule.
+    match args.steps {
+        Some(steps) if resuming => spec.train.steps = steps,
+        Some(steps) => spec.train.set_length(steps),
+        None => {}
     }
     if let Some(batch) = args.batch {
         spec.train.batch_size = batch;
