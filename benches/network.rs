@@ -27,6 +27,9 @@ use ddpm::NoiseSchedule;
 /// The `ddpm` binary's allocator: mimalloc, keeping the memory it frees.
 #[path = "../src/bin/ddpm/alloc.rs"]
 mod alloc;
+/// The `ddpm` binary's threads: candle's element-wise operations on the calling thread.
+#[path = "../src/bin/ddpm/threads.rs"]
+mod threads;
 
 /// Milliseconds of one training step and one sampling step.
 struct StepTimes {
@@ -111,6 +114,7 @@ fn compare(name: &str, config: &UNetConfig, torch_config: &str, batch: usize, py
 
 fn main() {
     alloc::keep_freed_memory();
+    threads::one_candle_thread();
     let python = torch_python();
     let threads = candle_core::utils::get_num_threads();
     println!("U-Net on the CPU, 28x28, {threads} threads (median of 5 after a warm-up)");

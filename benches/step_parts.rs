@@ -23,6 +23,9 @@ use ddpm::NoiseSchedule;
 /// The `ddpm` binary's allocator: mimalloc, keeping the memory it frees.
 #[path = "../src/bin/ddpm/alloc.rs"]
 mod alloc;
+/// The `ddpm` binary's threads: candle's element-wise operations on the calling thread.
+#[path = "../src/bin/ddpm/threads.rs"]
+mod threads;
 
 fn parts(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
     let device = Device::Cpu;
@@ -60,6 +63,7 @@ fn parts(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
 
 fn main() {
     alloc::keep_freed_memory();
+    threads::one_candle_thread();
     println!("U-Net training step by part, CPU, 28x28 (median of 5 after a warm-up)");
     parts("default, batch 64", &UNetConfig::default(), 64, 5);
     parts("mnist-fast, batch 32 (ddpm train)", &UNetConfig::mnist_fast(), 32, 5);

@@ -8,7 +8,7 @@ use ddpm::data::{Mnist, Split, ToyData};
 use ddpm::nn::{Mlp, MlpConfig, UNet, UNetConfig};
 use ddpm::posterior::Parameterisation;
 use ddpm::rng::seeded;
-use ddpm::train::{loss, DataSource, Ema, NoisedBatch, TrainConfig, Trainer};
+use ddpm::train::{loss, Control, DataSource, Ema, NoisedBatch, ProgressStyle, TrainConfig, Trainer};
 use ddpm::NoiseSchedule;
 
 fn small_mlp() -> MlpConfig {
@@ -242,6 +242,36 @@ fn a_diverging_run_stops_with_an_error_naming_the_step() {
     let good = trainer.step();
     assert!(m.contains(&format!("step {}", good + 1)), "{m}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), good + 1);
+}
+
+#[test]
+fn the_loss_history_reaches_the_disk_when_the_caller_records_it() {
+    // A process killed between checkpoints must keep the history of the steps its last
+    // checkpoint holds: the CSV is written on Control::Record, not only at the end.
+    let device = Device::Cpu;
+    let (mlp, varmap) = Mlp::new_seeded(&small_mlp(), &device, 0).unwrap();
+    let mut trainer = Trainer::new(mlp, varmap, NoiseSchedule::linear(1000).unwrap(), quiet(30, 16, 1e-3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("loss.csv");
+    let rows = |path: &std::path::Path| ddpm::train::read_loss_csv(path).map(|h| h.len()).unwrap_or(0);
+    let mut seen = Vec::new();
+    let losses = trainer
+        .train_with(&DataSource::Toy(ToyData::Ring), &device, Some(&csv), ProgressStyle::Silent, |_, stats| {
+            seen.push((stats.step, rows(&csv)));
+            Ok(match stats.step {
+                10 => Control::Record,
+                15 => Control::Stop,
+                _ => Control::Continue,
+            })
+        })
+        .unwrap();
+    // Nothing on disk before step 10; steps 1..=10 from then on; all 15 at the end.
+    assert_eq!(seen[..10].iter().map(|&(_, n)| n).max(), Some(0));
+    assert!(seen[10..].iter().all(|&(_, n)| n == 10), "{seen:?}");
+    assert_eq!(losses.len(), 15);
+    let history = ddpm::train::read_loss_csv(&csv).unwrap();
+    assert_eq!(history.iter().map(|&(s, _)| s).collect::<Vec<_>>(), (1..=15).collect::<Vec<_>>());
+    assert_eq!(history[9].1 as f32, losses[9]);
 }
 
 #[test]

@@ -162,12 +162,18 @@ pub fn train_run(
     let result = trainer.train_with(&data, device, Some(&csv), options.progress, |trainer, stats| {
         let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
         let due = spec.checkpoint_every > 0 && stats.step % spec.checkpoint_every == 0;
-        if stop || due || stats.step == spec.train.steps {
+        let saving = stop || due || stats.step == spec.train.steps;
+        if saving {
             save(trainer)?;
             last_saved = stats.step;
         }
         interrupted = stop;
-        Ok(if stop { Control::Stop } else { Control::Continue })
+        // The loss history goes to disk with each checkpoint (and at the end).
+        Ok(match (stop, saving) {
+            (true, _) => Control::Stop,
+            (false, true) => Control::Record,
+            (false, false) => Control::Continue,
+        })
     });
     let losses = result.map_err(|e| match e {
         Error::Invalid(m) if last_saved > 0 => {

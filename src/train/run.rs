@@ -52,6 +52,10 @@ pub enum Control {
     Continue,
     /// Stop after this step (e.g. Ctrl-C); `train_with` returns the losses so far.
     Stop,
+    /// Continue, and write the loss history to the CSV now: say it after saving a checkpoint, so
+    /// that a process killed later (power cut, a second Ctrl-C) keeps the history of every step
+    /// its checkpoint holds.
+    Record,
 }
 
 impl<M: EpsModel> Trainer<M> {
@@ -69,7 +73,8 @@ impl<M: EpsModel> Trainer<M> {
     /// notebook). With `csv`, the history is written there as `step,loss,lr`: rows of earlier
     /// steps already in the file are kept (a resumed run appends), later ones replaced. The
     /// CSV is written also when a non-finite loss stops the run (up to the last good step), and
-    /// the error is returned.
+    /// the error is returned. It is written at the end, and after every step for which
+    /// `after_step` says [`Control::Record`].
     pub fn train_with(
         &mut self,
         data: &DataSource,
@@ -97,6 +102,12 @@ impl<M: EpsModel> Trainer<M> {
             progress.update(stats.step, &history);
             match after_step(self, &stats) {
                 Ok(Control::Continue) => {}
+                Ok(Control::Record) => {
+                    if let Err(e) = csv.map_or(Ok(()), |path| write_csv(path, first, &history, |s| config.lr_at(s))) {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
                 Ok(Control::Stop) => break,
                 Err(e) => {
                     outcome = Err(e);

@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod alloc;
 mod eval_cmd;
 mod sample_cmd;
+/// candle's element-wise operations on the calling thread (see threads.rs): a fifth off a step.
+mod threads;
 mod train_cmd;
 
 use ddpm::data::Color;
@@ -121,6 +123,7 @@ enum Format {
 
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
+    threads::one_candle_thread();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
