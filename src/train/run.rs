@@ -88,6 +88,9 @@ impl<M: EpsModel> Trainer<M> {
         let mut history = Vec::with_capacity(config.steps.saturating_sub(self.step()));
         let mut progress = Progress::new(style, config.log_every, first, config.steps);
         let mut outcome = Ok(());
+        // The history on disk: written on Control::Record and at the end, once per state.
+        let record = |history: &[f32]| csv.map_or(Ok(()), |path| write_csv(path, first, history, |s| config.lr_at(s)));
+        let mut recorded = 0;
         // Algorithm 1, line 1: repeat ... line 6: until converged (here: until step `steps`).
         while self.step() < config.steps {
             // Line 2: x_0 ~ q(x_0); lines 3-5 in `training_step`.
@@ -103,10 +106,11 @@ impl<M: EpsModel> Trainer<M> {
             match after_step(self, &stats) {
                 Ok(Control::Continue) => {}
                 Ok(Control::Record) => {
-                    if let Err(e) = csv.map_or(Ok(()), |path| write_csv(path, first, &history, |s| config.lr_at(s))) {
+                    if let Err(e) = record(&history) {
                         outcome = Err(e);
                         break;
                     }
+                    recorded = history.len();
                 }
                 Ok(Control::Stop) => break,
                 Err(e) => {
@@ -118,8 +122,8 @@ impl<M: EpsModel> Trainer<M> {
         if self.step() < config.steps {
             progress.finish();
         }
-        if let Some(path) = csv {
-            write_csv(path, first, &history, |s| config.lr_at(s))?;
+        if recorded < history.len() || history.is_empty() {
+            record(&history)?;
         }
         outcome.map(|()| history)
     }
