@@ -80,6 +80,14 @@ fn invalid_parameters_are_clear_errors_without_panics() {
             vec!["train", "--data", "toy-ring", "--lr-decay", "linear", "--out", "target/never-written"],
             "unknown --lr-decay \"linear\"; allowed: constant, cosine",
         ),
+        (
+            vec!["train", "--data", "toy-ring", "--loss-weighting", "p2", "--out", "target/never-written"],
+            "unknown loss weighting \"p2\"; allowed: uniform, min-snr (gamma 5), min-snr-G (gamma G > 0)",
+        ),
+        (
+            vec!["train", "--data", "toy-ring", "--loss-weighting", "min-snr--1", "--out", "target/never-written"],
+            "the Min-SNR gamma must be a finite number > 0, got -1",
+        ),
     ] {
         let o = ddpm(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -185,6 +193,10 @@ fn train_then_sample_a_toy_run() {
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("steps (40) go past lr_decay_end (30)"), "{}", stderr(&o));
+    // The loss weighting, like the target, belongs to the run.
+    let o = ddpm(&["train", "--data", "toy-ring", "--steps", "30", "--out", run_s, "--resume", "--loss-weighting", "min-snr"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--loss-weighting"), "{}", stderr(&o));
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume", "--lr-decay", "cosine"]);
     assert!(o.status.success() && stdout(&o).contains("done: steps 31..=40"), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("(cosine decay to step 40)"), "{}", stdout(&o));

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::LossWeighting;
 use crate::posterior::Parameterisation;
 use crate::Result;
 
@@ -45,6 +46,10 @@ pub struct TrainConfig {
     /// What the network predicts: eps (Ho et al.), x0 or v. Mean is not trained here.
     #[serde(with = "parameterisation_str")]
     pub target: Parameterisation,
+    /// How the loss weighs the timesteps: uniformly in the target (L_simple for eps), or
+    /// Min-SNR-gamma ([`LossWeighting`]). Runs saved before it existed read as uniform.
+    #[serde(with = "super::weighting::weighting_str")]
+    pub loss_weighting: LossWeighting,
     /// Probability of replacing a class label by "no class" (classifier-free guidance, Ho and
     /// Salimans 2022); used only when the data has labels. In [0, 1).
     pub label_dropout: f64,
@@ -66,6 +71,7 @@ impl Default for TrainConfig {
             ema_warmup: true,
             seed: 0,
             target: Parameterisation::Eps,
+            loss_weighting: LossWeighting::Uniform,
             label_dropout: 0.0,
             log_every: 100,
         }
@@ -112,7 +118,7 @@ impl TrainConfig {
         if self.target == Parameterisation::Mean {
             invalid!("target must be eps, x0 or v; training on the posterior mean is not supported, got mean");
         }
-        Ok(())
+        self.loss_weighting.validate()
     }
 
     /// Makes the run `steps` long: it stops there, and its learning-rate decay, if any, ends

@@ -11,6 +11,7 @@
 //!
 //! - [`config`]: [`TrainConfig`], its checks and the warm-up schedule of the learning rate;
 //! - [`step`]: [`NoisedBatch`] (lines 2-4 made explicit) and [`loss`] (line 5's objective);
+//! - [`weighting`]: [`LossWeighting`], L_simple's uniform weight over t or Min-SNR-gamma;
 //! - [`trainer`]: [`Trainer`], the gradient step (AdamW, warm-up, clipping, NaN stop);
 //! - [`adamw`]: [`AdamW`], whose moments can be saved, so that a resumed run continues exactly;
 //! - [`ema`]: [`Ema`], the moving average of the weights used for sampling;
@@ -43,11 +44,13 @@ pub mod progress;
 pub mod run;
 pub mod step;
 pub mod trainer;
+pub mod weighting;
 
 pub use adamw::AdamW;
 pub use config::TrainConfig;
 pub use ema::Ema;
 pub use progress::{Progress, ProgressStyle};
 pub use run::{read_loss_csv, Control, DataSource};
-pub use step::{loss, NoisedBatch};
+pub use step::{loss, weighted_loss, NoisedBatch};
 pub use trainer::{StepStats, Trainer};
+pub use weighting::LossWeighting;

@@ -4,6 +4,7 @@
 use candle_core::{DType, Tensor};
 use rand::Rng as _;
 
+use super::LossWeighting;
 use crate::nn::EpsModel;
 use crate::posterior::Parameterisation;
 use crate::rng::{normal_vec, Rng};
@@ -111,10 +112,36 @@ pub fn loss<M: EpsModel>(
     batch: &NoisedBatch,
     train: bool,
 ) -> Result<Tensor> {
+    weighted_loss(model, schedule, target, LossWeighting::Uniform, batch, train)
+}
+
+/// The loss of Algorithm 1, line 5, with each element's mean square multiplied by the weight of
+/// its t under `weighting` ([`LossWeighting::weight`]), then averaged over the batch:
+///
+/// $$L = \frac{1}{B} \sum_b w(t_b)\, \frac{1}{d} \big\| y_b - f_\theta(x_{t_b}, t_b) \big\|^2$$
+///
+/// Uniform weighting is exactly [`loss`].
+pub fn weighted_loss<M: EpsModel>(
+    model: &M,
+    schedule: &NoiseSchedule,
+    target: Parameterisation,
+    weighting: LossWeighting,
+    batch: &NoisedBatch,
+    train: bool,
+) -> Result<Tensor> {
     let xt = batch.xt(schedule)?;
     let pred = model.eps_theta(&xt, &batch.t_tensor()?, batch.class.as_ref(), train)?;
     let y = batch.target(schedule, target)?;
-    Ok((y - pred)?.sqr()?.mean_all()?)
+    let squares = (y - pred)?.sqr()?;
+    if weighting == LossWeighting::Uniform {
+        return Ok(squares.mean_all()?);
+    }
+    let b = batch.t.len();
+    let w: Vec<f32> =
+        batch.t.iter().map(|&t| weighting.weight(schedule, target, t).map(|w| w as f32)).collect::<Result<_>>()?;
+    let w = Tensor::from_vec(w, b, squares.device())?;
+    let per_element = squares.reshape((b, ()))?.mean(1)?;
+    Ok((per_element * w)?.mean_all()?)
 }
 
 fn batch_len(x0: &Tensor) -> Result<usize> {

@@ -8,7 +8,7 @@ use rand::{Rng as _, SeedableRng as _};
 
 use super::adamw::AdamW;
 use super::ema::Ema;
-use super::step::{loss, NoisedBatch};
+use super::step::{weighted_loss, NoisedBatch};
 use super::TrainConfig;
 use crate::checkpoint::TrainState;
 use crate::nn::EpsModel;
@@ -184,7 +184,8 @@ impl<M: EpsModel> Trainer<M> {
     /// names the step, leaving the weights and the EMA as the last good step left them.
     pub fn step_on(&mut self, batch: &NoisedBatch) -> Result<StepStats> {
         let step = self.step + 1;
-        let loss = loss(&self.model, &self.schedule, self.config.target, batch, true)?;
+        let loss =
+            weighted_loss(&self.model, &self.schedule, self.config.target, self.config.loss_weighting, batch, true)?;
         let loss_value = loss.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
             invalid!("training stopped at step {step}: the loss is {loss_value} (NaN/inf); lower lr (now {:e}) or check the data", self.config.lr);

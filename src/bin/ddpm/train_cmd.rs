@@ -53,6 +53,10 @@ pub struct TrainArgs {
     /// What the network predicts: eps (default), x0 or v.
     #[arg(long)]
     target: Option<String>,
+    /// How the loss weighs the timesteps: uniform (L_simple for eps; default), min-snr
+    /// (Min-SNR-gamma of Hang et al. 2023, gamma 5) or min-snr-G (gamma G).
+    #[arg(long)]
+    loss_weighting: Option<String>,
     /// The noise schedule: linear (default), cosine, quadratic or sigmoid.
     #[arg(long)]
     schedule: Option<String>,
@@ -87,13 +91,25 @@ pub fn train(args: TrainArgs) -> Result<()> {
         if let Some(target) = &args.target {
             spec.train.target = target.parse()?;
         }
+        if let Some(weighting) = &args.loss_weighting {
+            spec.train.loss_weighting = weighting.parse()?;
+        }
         if let Some(seed) = args.seed {
             spec.train.seed = seed;
         }
         (spec, model)
     };
-    if resuming && (args.schedule.is_some() || args.target.is_some() || args.seed.is_some() || args.class_conditional) {
-        ddpm::invalid!("--schedule, --target, --seed and --class-conditional cannot change a run being resumed");
+    let fixed = [
+        args.schedule.is_some(),
+        args.target.is_some(),
+        args.loss_weighting.is_some(),
+        args.seed.is_some(),
+        args.class_conditional,
+    ];
+    if resuming && fixed.contains(&true) {
+        ddpm::invalid!(
+            "--schedule, --target, --loss-weighting, --seed and --class-conditional cannot change a run being resumed"
+        );
     }
     apply_overrides(&mut spec, &args, resuming)?;
     spec.train.validate()?;
@@ -189,7 +205,7 @@ fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path
     };
     let t = &spec.train;
     format!(
-        "training {network} on {} to step {}, batch {}, lr {:e}{}, EMA {}, target {}, {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
-        spec.data, t.steps, t.batch_size, t.lr, t.lr_decay_end.map(|end| format!(" (cosine decay to step {end})")).unwrap_or_default(), t.ema_decay, t.target, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
+        "training {network} on {} to step {}, batch {}, lr {:e}{}, EMA {}, target {} ({} loss weighting), {} schedule T = {}, seed {}, on {device}; checkpoints in {}",
+        spec.data, t.steps, t.batch_size, t.lr, t.lr_decay_end.map(|end| format!(" (cosine decay to step {end})")).unwrap_or_default(), t.ema_decay, t.target, t.loss_weighting, spec.schedule.kind, spec.schedule.steps, t.seed, out.display()
     )
 }
