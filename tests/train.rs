@@ -8,7 +8,9 @@ use ddpm::data::{Mnist, Split, ToyData};
 use ddpm::nn::{Mlp, MlpConfig, UNet, UNetConfig};
 use ddpm::posterior::Parameterisation;
 use ddpm::rng::seeded;
-use ddpm::train::{loss, Control, DataSource, Ema, NoisedBatch, ProgressStyle, TrainConfig, Trainer};
+use ddpm::train::{
+    weighted_loss, Control, DataSource, Ema, LossWeighting, NoisedBatch, ProgressStyle, TrainConfig, Trainer,
+};
 use ddpm::NoiseSchedule;
 
 fn small_mlp() -> MlpConfig {
@@ -118,26 +120,36 @@ fn cosine_decay_falls_from_the_peak_to_zero_and_never_rises() {
 }
 
 #[test]
-fn one_step_lowers_the_loss_on_a_fixed_batch_for_every_target() {
+fn one_step_lowers_the_loss_on_a_fixed_batch_for_every_target_and_weighting() {
     let device = Device::Cpu;
     let schedule = NoiseSchedule::linear(1000).unwrap();
-    for target in [Parameterisation::Eps, Parameterisation::X0, Parameterisation::V] {
-        let (unet, varmap) = UNet::new_seeded(&tiny_unet(8, None), &device, 1).unwrap();
-        let config = TrainConfig { target, ..quiet(1, 8, 1e-3) };
-        let mut trainer = Trainer::new(unet, varmap, schedule.clone(), config).unwrap();
-        let mut rng = seeded(3);
-        // x_0: seeded N(0, 1) pixels clipped to [-1, 1] (candle's own generator cannot be seeded).
-        let pixels: Vec<f32> =
-            ddpm::rng::normal_vec(&mut rng, 8 * 64).iter().map(|&p| p.clamp(-1.0, 1.0) as f32).collect();
-        let x0 = Tensor::from_vec(pixels, (8, 1, 8, 8), &device).unwrap();
-        let batch = NoisedBatch::draw(&mut rng, &schedule, x0, None).unwrap();
-        let before = loss(trainer.model(), &schedule, target, &batch, false).unwrap().to_scalar::<f32>().unwrap();
-        let stats = trainer.step_on(&batch).unwrap();
-        let after = loss(trainer.model(), &schedule, target, &batch, false).unwrap().to_scalar::<f32>().unwrap();
-        println!("{target}: loss on the fixed batch {before:.5} -> {after:.5} (grad norm {:.3})", stats.grad_norm);
-        // Without dropout, the loss inside the step is the same function of the same weights.
-        assert_eq!(stats.loss, before);
-        assert!(after < before, "{target}: {before} -> {after}");
+    for weighting in [LossWeighting::Uniform, LossWeighting::MIN_SNR_5] {
+        for target in [Parameterisation::Eps, Parameterisation::X0, Parameterisation::V] {
+            let (unet, varmap) = UNet::new_seeded(&tiny_unet(8, None), &device, 1).unwrap();
+            let config = TrainConfig { target, loss_weighting: weighting, ..quiet(1, 8, 1e-3) };
+            let mut trainer = Trainer::new(unet, varmap, schedule.clone(), config).unwrap();
+            let mut rng = seeded(3);
+            // x_0: seeded N(0, 1) pixels clipped to [-1, 1] (candle's own generator cannot be seeded).
+            let pixels: Vec<f32> =
+                ddpm::rng::normal_vec(&mut rng, 8 * 64).iter().map(|&p| p.clamp(-1.0, 1.0) as f32).collect();
+            let x0 = Tensor::from_vec(pixels, (8, 1, 8, 8), &device).unwrap();
+            let batch = NoisedBatch::draw(&mut rng, &schedule, x0, None).unwrap();
+            let eval = |t: &Trainer<UNet>| {
+                let l = weighted_loss(t.model(), &schedule, target, weighting, &batch, false).unwrap();
+                l.to_scalar::<f32>().unwrap()
+            };
+            let before = eval(&trainer);
+            let stats = trainer.step_on(&batch).unwrap();
+            let after = eval(&trainer);
+            println!(
+                "{target}, {weighting}: loss on the fixed batch {before:.5} -> {after:.5} (grad norm {:.3})",
+                stats.grad_norm
+            );
+            // Without dropout, the loss inside the step is the same function of the same weights:
+            // the trainer optimises the weighted loss.
+            assert_eq!(stats.loss, before);
+            assert!(after < before, "{target}, {weighting}: {before} -> {after}");
+        }
     }
 }
 

@@ -44,11 +44,11 @@ pub struct TrainConfig {
     /// Seed of the one generator that draws batches, t, eps and label dropout.
     pub seed: u64,
     /// What the network predicts: eps (Ho et al.), x0 or v. Mean is not trained here.
-    #[serde(with = "parameterisation_str")]
+    #[serde(with = "by_name")]
     pub target: Parameterisation,
     /// How the loss weighs the timesteps: uniformly in the target (L_simple for eps), or
     /// Min-SNR-gamma ([`LossWeighting`]). Runs saved before it existed read as uniform.
-    #[serde(with = "super::weighting::weighting_str")]
+    #[serde(with = "by_name")]
     pub loss_weighting: LossWeighting,
     /// Probability of replacing a class label by "no class" (classifier-free guidance, Ho and
     /// Salimans 2022); used only when the data has labels. In [0, 1).
@@ -161,16 +161,24 @@ impl TrainConfig {
     }
 }
 
-/// `Parameterisation` as its name ("eps", "x0", "v"), through its `Display` and `FromStr`.
-mod parameterisation_str {
-    use super::Parameterisation;
+/// A field stored as its name ("eps", "min-snr-5"), through its `Display` and `FromStr`:
+/// `Parameterisation` and `LossWeighting`.
+mod by_name {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
     use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(p: &Parameterisation, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&p.to_string())
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Parameterisation, D::Error> {
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
         let name = String::deserialize(d)?;
         name.parse().map_err(D::Error::custom)
     }

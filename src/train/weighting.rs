@@ -106,18 +106,3 @@ impl FromStr for LossWeighting {
         Ok(weighting)
     }
 }
-
-/// `LossWeighting` as its name ("uniform", "min-snr-5"), through `Display` and `FromStr`.
-pub(crate) mod weighting_str {
-    use super::LossWeighting;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(w: &LossWeighting, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&w.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LossWeighting, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse().map_err(D::Error::custom)
-    }
-}
