@@ -25,7 +25,8 @@ Environment read here:
 - DDPM_EVCXR_HOME: the folder of the slots (default: <repo>/target/evcxr).
 - DDPM_EVCXR_WAIT: seconds to wait for slot 0 before taking another (default 3;
   the notebook runner sets more, as it starts kernels one after another).
-It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there).
+It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there), and
+CANDLE_NUM_THREADS=1 unless it is set (as the ddpm binary does).
 """
 
 import errno
@@ -116,6 +117,10 @@ def main():
     env["EVCXR_TMPDIR"] = slot
     env["EVCXR_CONFIG_DIR"] = os.path.join(ROOT, "scripts", "evcxr")
     env["PATH"] = cargo_bin() + os.pathsep + env.get("PATH", "")
+    # candle's element-wise operations on the calling thread, as the ddpm binary does
+    # (src/bin/ddpm/threads.rs), unless the user chose otherwise: notebook 08's training
+    # ran 300 steps in 130 s with it against 144 s without (2 cores, 2026-12-05).
+    env.setdefault("CANDLE_NUM_THREADS", "1")
     # On start, evcxr_jupyter "updates" the kernel spec it finds in JUPYTER_PATH (or the
     # user's Jupyter folder) when its version differs, rewriting kernel.json to start the
     # bare evcxr_jupyter. Point it at a folder with no kernels/ so it leaves every spec alone.
