@@ -309,3 +309,49 @@ proptest! {
         compare_with_loops(case).map_err(TestCaseError::fail)?;
     }
 }
+
+/// `Conv::forward_shifted(x, shift)` against `forward(x)` plus the shift broadcast over the pixels,
+/// in f32: the output and the gradients of x, the shift, the weight and the bias of sum(y r).
+/// On the CPU the shift joins the bias inside the operation (a (B, O) bias, one per image), so
+/// this checks that path's forward and its per-image bias gradient against candle's broadcast.
+#[test]
+fn a_shift_per_image_equals_adding_it_after_the_convolution() {
+    for (stride, b) in [(1, 3), (2, 2), (1, 17)] {
+        let varmap = VarMap::new();
+        let conv = Conv::new(5, 4, 3, stride, seeded_var_builder(&varmap, 9, &Device::Cpu)).unwrap();
+        let x = Var::from_tensor(&randn(1, &[b, 5, 9, 8], DType::F32)).unwrap();
+        let shift = Var::from_tensor(&randn(2, &[b, 4], DType::F32)).unwrap();
+        let fused = conv.forward_shifted(&x, &shift).unwrap();
+        let added = conv.forward(&x).unwrap().broadcast_add(&shift.reshape((b, 4, 1, 1)).unwrap()).unwrap();
+        assert_eq!(fused.dims(), added.dims());
+        let err = rel_err(&values(&fused), &values(&added));
+        assert!(err < 1e-6, "stride {stride}, batch {b}: output differs by {err:e}");
+        let r = randn(3, fused.dims(), DType::F32);
+        let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g, g_ref) = (grads(&fused), grads(&added));
+        let vars = varmap.data().lock().unwrap();
+        for (name, t) in [
+            ("x", x.as_tensor()),
+            ("shift", shift.as_tensor()),
+            ("weight", vars["weight"].as_tensor()),
+            ("bias", vars["bias"].as_tensor()),
+        ] {
+            let (a, e) = (values(g.get(t).expect("a gradient")), values(g_ref.get(t).expect("a gradient")));
+            let err = rel_err(&a, &e);
+            assert!(err < 1e-5, "stride {stride}, batch {b}: the {name} gradient differs by {err:e}");
+        }
+    }
+}
+
+#[test]
+fn a_shift_of_the_wrong_shape_is_a_clear_error() {
+    let varmap = VarMap::new();
+    let conv = Conv::new(3, 4, 3, 1, seeded_var_builder(&varmap, 1, &Device::Cpu)).unwrap();
+    let x = randn(1, &[2, 3, 5, 5], DType::F32);
+    let message = conv.forward_shifted(&x, &randn(2, &[2, 3], DType::F32)).unwrap_err().to_string();
+    assert!(message.contains("(batch 2, channels 4), got [2, 3]"), "{message}");
+    // The operation itself names both shapes it accepts.
+    let (w, bias) = (randn(2, &[4, 3, 3, 3], DType::F32), randn(3, &[3, 4], DType::F32));
+    let message = conv2d_im2col(&x, &w, Some(&bias), 1, 1).unwrap_err().to_string();
+    assert!(message.contains("expected (4) or (2, 4)"), "{message}");
+}

@@ -562,7 +562,8 @@ fn pointwise_conv_and_upsampling_match_candle() {
 #[test]
 fn cpu_kernels_match_candle() {
     // Oracle: candle's own composite operations (candle_nn::GroupNorm, Tensor::silu, Tensor::conv2d,
-    // a broadcast), which the hand-written CPU kernels replace: the same values and gradients.
+    // a broadcast), which the hand-written CPU kernels replace: the same values and gradients
+    // (group norm followed by SiLU also as one fused operation).
     let mut rng = seeded(SEED);
     let mut varmap = VarMap::new();
     let vb = ddpm::nn::seeded_var_builder(&varmap, SEED, &cpu());
@@ -590,6 +591,8 @@ fn cpu_kernels_match_candle() {
     let (w, b) = (var("gn.weight"), var("gn.bias"));
     let theirs = ddpm::candle_nn::GroupNorm::new(w.clone(), b.clone(), 6, 3, 1e-5).unwrap();
     compare("group norm", gn.forward(x).unwrap(), ddpm::candle_nn::Module::forward(&theirs, x).unwrap(), &[x, &w, &b]);
+    let theirs_then_silu = ddpm::candle_nn::Module::forward(&theirs, x).unwrap().silu().unwrap();
+    compare("group norm then silu, fused", gn.forward_silu(x).unwrap(), theirs_then_silu, &[x, &w, &b]);
     compare("silu", ddpm::nn::silu(x).unwrap(), x.silu().unwrap(), &[x]);
     let (w, b) = (var("conv.weight"), var("conv.bias"));
     let theirs = x.conv2d(&w, 1, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 5, 1, 1)).unwrap()).unwrap();

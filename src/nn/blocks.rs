@@ -165,15 +165,15 @@ impl ResBlock {
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.conv1.forward(&silu(&self.norm1.forward(x)?)?)?; // (B, C_in, H, W) -> (B, C_out, H, W)
+        let a = self.norm1.forward_silu(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } => {
-                let e = proj.forward(&silu(emb)?)?.unsqueeze(2)?.unsqueeze(3)?; // (B, E) -> (B, C_out, 1, 1)
-                norm2.forward(&h.broadcast_add(&e)?)?
+                let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
+                norm2.forward_silu(&self.conv1.forward_shifted(&a, &e)?)? // SiLU(GroupNorm(conv1(a) + e))
             }
-            Conditioning::Adaptive(ada) => ada.forward(&h, emb)?,
+            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&a)?, emb)?)?,
         };
-        let h = self.dropout.forward(&silu(&h)?, train)?;
+        let h = self.dropout.forward(&h, train)?;
         let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)

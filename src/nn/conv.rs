@@ -66,9 +66,27 @@ impl Conv {
         let c_out = self.bias.dim(0)?;
         Ok(y.broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)?)
     }
+
+    /// The convolution plus `shift` (B, C_out), one value per image and output channel added at
+    /// every pixel: `forward(x) + shift` broadcast over H and W, which is how a residual block adds
+    /// its time embedding. On the CPU in f32 the shift joins the bias inside the operation (its
+    /// gradient is each image's row sums), instead of a (B, C_out, H, W) addition whose gradient
+    /// candle computes as a strided sum.
+    pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        let (b, c_out) = (x.dim(0)?, self.bias.dim(0)?);
+        if shift.dims() != [b, c_out] {
+            invalid!("a convolution's shift must be (batch {b}, channels {c_out}), got {:?}", shift.dims());
+        }
+        if on_cpu_f32(x) {
+            let bias = shift.broadcast_add(&self.bias.unsqueeze(0)?)?; // (B, C_out)
+            return conv2d_im2col(x, &self.weight, Some(&bias), self.stride, self.weight.dim(2)? / 2);
+        }
+        Ok(self.forward(x)?.broadcast_add(&shift.reshape((b, c_out, 1, 1))?)?)
+    }
 }
 
-/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` (O) if given, with
+/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` (O) if given (or
+/// (B, O): one per image and output channel, see [`Conv::forward_shifted`]), with
 /// `stride` and `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1),
 /// through im2col and matrix products forward and backward (`conv_op.rs`). CPU only, f32 or f64;
 /// the same values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` (plus the bias) up to

@@ -14,7 +14,8 @@
 //! as an (O, Ho Wo) one:
 //!
 //! - forward: Y_b = K X_b + bias, written straight into image b of the (B, O, Ho, Wo) output;
-//! - kernel and bias gradients: dK = sum over b of G_b X_b^T, dbias = the sums of G_b's rows;
+//! - kernel and bias gradients: dK = sum over b of G_b X_b^T, dbias = the sums of G_b's rows
+//!   (summed over the images too when the bias is shared by all of them);
 //! - input gradient: dX_b = K^T G_b, and dx_b = col2im(dX_b), each entry added back to the pixel
 //!   it was copied from (col2im is the adjoint of im2col).
 //!
@@ -25,8 +26,11 @@
 //! size of the batch is allocated, zeroed by the kernel page by page, or transposed. The kernel
 //! gradient is summed over a fixed number of groups of images, then over the groups in order:
 //! the same numbers whatever the number of threads. The bias is part of the operation, since
-//! candle's gradient of a broadcast addition is a slow strided sum; and a 1x1 convolution with
-//! stride 1 uses the image itself as its column matrix.
+//! candle's gradient of a broadcast addition is a slow strided sum. The bias is either (O), one
+//! per output channel, or (B, O), one per image and output channel: a residual block adds its
+//! projected time embedding, which differs from image to image, to its first convolution's bias
+//! that way, instead of adding a (B, O, 1, 1) tensor to the whole output. And a 1x1 convolution
+//! with stride 1 uses the image itself as its column matrix.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -43,7 +47,8 @@ fn is_pointwise(g: &Geometry) -> bool {
     g.k == 1 && g.stride == 1 && g.padding == 0
 }
 
-/// y = conv(x, kernel) + bias: the values of a (B, O, Ho, Wo) tensor.
+/// y = conv(x, kernel) + bias: the values of a (B, O, Ho, Wo) tensor. `bias` holds O values
+/// (shared by the images) or B O (image b's are `bias[b O..(b + 1) O]`).
 fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec<T> {
     let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
@@ -59,13 +64,29 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
                 im2col(x_b, g, x_cols);
                 &x_cols[..]
             };
-            for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias) {
+            let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
+            for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
                 plane.fill(beta);
             }
             matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
         },
     );
     y
+}
+
+/// The sum of `values` in eight interleaved partial sums, added at the end: a loop that compiles
+/// to vector instructions, where one running sum is a chain of dependent additions.
+fn lane_sum<T: WithDType>(values: &[T]) -> T {
+    let zero = T::from_f64(0.0);
+    let mut lanes = [zero; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder().iter().fold(zero, |acc, &v| acc + v);
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = *lane + v;
+        }
+    }
+    lanes.iter().fold(rest, |acc, &v| acc + v)
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
@@ -76,8 +97,16 @@ struct Grads<T> {
 }
 
 /// The gradients from x, the kernel and the output gradient `grad` (B, O, Ho, Wo); dL/dx only if
-/// `need_dx`. dL/dK and dL/dbias are summed per group of images, then over the groups in order.
-fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry, need_dx: bool) -> Grads<T> {
+/// `need_dx`. dL/dK and dL/dbias are summed per group of images, then over the groups in order;
+/// with `bias_per_image`, dL/dbias is (B, O), each image's own row sums.
+fn backward<T: WithDType>(
+    x: &[T],
+    kernel: &[T],
+    grad: &[T],
+    g: &Geometry,
+    need_dx: bool,
+    bias_per_image: bool,
+) -> Grads<T> {
     let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let (kernel_t, pointwise) = (Mat::transposed(kernel, rows, g.o), is_pointwise(g)); // K^T: (C k k, O)
@@ -90,12 +119,13 @@ fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry, need_
         false => (0..groups).map(|_| None).collect(),
     };
     let buffer = |needed: bool| vec![zero; if needed { rows * cols } else { 0 }];
-    let partial: Vec<(Vec<T>, Vec<T>)> = shares
+    let partial: Vec<(Vec<T>, Vec<T>, Vec<T>)> = shares
         .into_par_iter()
         .enumerate()
         .map(|(group, mut dx_group)| {
             let (mut x_cols, mut dx_cols) = (buffer(!pointwise), buffer(need_dx && !pointwise));
             let (mut grad_k, mut grad_b) = (vec![zero; g.o * rows], vec![zero; g.o]);
+            let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
             for b in group * per_group..((group + 1) * per_group).min(g.b) {
                 let g_b = &grad[b * y_len..][..y_len];
                 let x_b = &x[b * x_len..][..x_len];
@@ -107,7 +137,11 @@ fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry, need_
                 };
                 matmul(&mut grad_k, &Mat::new(g_b, g.o, cols), &Mat::transposed(x_b, cols, rows), true, par);
                 for (sum, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
-                    *sum += plane.iter().fold(zero, |acc, &v| acc + v);
+                    let row_sum = lane_sum(plane);
+                    *sum += row_sum;
+                    if bias_per_image {
+                        grad_b_images.push(row_sum);
+                    }
                 }
                 if let Some(dx) = dx_group.as_deref_mut() {
                     let dx_b = &mut dx[(b - group * per_group) * x_len..][..x_len];
@@ -119,14 +153,17 @@ fn backward<T: WithDType>(x: &[T], kernel: &[T], grad: &[T], g: &Geometry, need_
                     }
                 }
             }
-            (grad_k, grad_b)
+            (grad_k, grad_b, grad_b_images)
         })
         .collect();
     let (mut grad_k, mut grad_b) = (vec![zero; g.o * rows], vec![zero; g.o]);
-    for (part_k, part_b) in &partial {
+    for (part_k, part_b, _) in &partial {
         for (sum, &v) in grad_k.iter_mut().zip(part_k).chain(grad_b.iter_mut().zip(part_b)) {
             *sum += v;
         }
+    }
+    if bias_per_image {
+        grad_b = partial.into_iter().flat_map(|(_, _, images)| images).collect();
     }
     Grads { x: grad_x, kernel: grad_k, bias: grad_b }
 }
@@ -140,8 +177,8 @@ fn backward_tensors<T: WithDType>(
     grad: &Tensor,
     g: &Geometry,
 ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-    let need_dx = x.track_op();
-    let backward = |x: &[T], k: &[T], d: &[T]| backward(x, k, d, g, need_dx);
+    let (need_dx, per_image) = (x.track_op(), bias.dims().len() == 2);
+    let backward = |x: &[T], k: &[T], d: &[T]| backward(x, k, d, g, need_dx, per_image);
     let grads =
         with_values(x, |x: &[T]| with_values(kernel, |k: &[T]| with_values(grad, |d: &[T]| backward(x, k, d))))???;
     let dev = x.device();
@@ -159,7 +196,7 @@ fn backward_tensors<T: WithDType>(
 /// A 2-D convolution with bias on the CPU (see the module documentation), differentiable with
 /// respect to the input, the kernel and the bias:
 /// `x.apply_op3(&kernel, &bias, Conv2dOp { stride, padding })` for x (B, C, H, W), kernel
-/// (O, C, k, k) and bias (O), all contiguous.
+/// (O, C, k, k) and bias (O) or (B, O), all contiguous.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Conv2dOp {
     pub stride: usize,
@@ -181,8 +218,16 @@ impl CustomOp3 for Conv2dOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = Geometry::new(l1.shape(), l2.shape(), self.stride, self.padding)?;
-        if l3.shape().dims() != [g.o] {
-            candle_core::bail!("ddpm-conv2d: bias of shape {:?} for {} output channels", l3.shape(), g.o)
+        if l3.shape().dims() != [g.o] && l3.shape().dims() != [g.b, g.o] {
+            candle_core::bail!(
+                "ddpm-conv2d: bias of shape {:?} for {} images and {} output channels: expected ({}) or ({}, {})",
+                l3.shape(),
+                g.b,
+                g.o,
+                g.o,
+                g.b,
+                g.o
+            )
         }
         let y = match (s1, s2, s3) {
             (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {

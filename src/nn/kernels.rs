@@ -6,7 +6,10 @@
 //!
 //! - group norm: one pass forward, two backward, with the textbook gradient
 //!   dx = (w / sigma) (g - mean(g) - x_hat mean(g x_hat)) over each group (per channel for g w);
-//! - SiLU: y = x s(x), dy/dx = s(x) (1 + x (1 - s(x))), s the logistic function.
+//! - SiLU: y = x s(x), dy/dx = s(x) (1 + x (1 - s(x))), s the logistic function;
+//! - group norm followed by SiLU, as every residual block has it, in one operation: the group
+//!   norm's output z is never stored; the backward pass recomputes it from x and the group's
+//!   statistics, turns g into g s(z) (1 + z (1 - s(z))), and goes on as the group norm's.
 //!
 //! They run only for contiguous f32 tensors on the CPU; elsewhere (a GPU, another dtype) the
 //! callers use candle's own operations, which give the same numbers (checked in `tests/nn.rs`).
@@ -40,9 +43,56 @@ pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R
     }
 }
 
+/// The sum of f(a_i, b_i) over i (`b` at least as long as `a`), in f64 across blocks of
+/// [`BLOCK`] terms and in eight f32 lanes within a block: a loop the compiler turns into vector
+/// instructions (a single f64 accumulator is a chain of dependent additions), and with each f32
+/// lane adding at most BLOCK / 8 terms before the f64 sum takes them.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    const LANES: usize = 8;
+    let mut total = 0f64;
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let mut acc = [0f32; LANES];
+        let (a8, b8) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let (a_rest, b_rest) = (a8.remainder(), &b[a.len() - a.len() % LANES..]);
+        for (a, b) in a8.zip(b8) {
+            for i in 0..LANES {
+                acc[i] += f(a[i], b[i]);
+            }
+        }
+        let rest: f32 = a_rest.iter().zip(b_rest).map(|(&a, &b)| f(a, b)).sum();
+        total += (acc.iter().sum::<f32>() + rest) as f64;
+    }
+    total
+}
+
+/// Terms per f64 partial sum in [`lane_sum`].
+const BLOCK: usize = 256;
+
 /// The logistic function 1 / (1 + e^-x).
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + exp(-x))
+}
+
+/// e^x for x in [-87, 88] (clamped there), within 6e-7 relative: x = n ln 2 + f with n the
+/// integer nearest x / ln 2 and |f| <= ln(2) / 2, f computed with ln 2 split in two parts (Cody
+/// and Waite 1980) so that it keeps its precision; then e^f from its Taylor series to degree 6
+/// (the remainder is at most (ln(2) / 2)^7 / 7! < 1.3e-7) and 2^n written into the exponent bits.
+/// Unlike the C library's `expf`, a function call per value, a loop over it compiles to vector
+/// instructions.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer (|t| < 2^22).
+    const ROUND: f32 = 12_582_912.0;
+    // ln 2 = LN2_HI + LN2_LO, LN2_HI with few significant bits, so that n LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let f = (x - n * LN2_HI) - n * LN2_LO; // e^x = 2^n e^f
+    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
@@ -83,11 +133,13 @@ impl CustomOp1 for Silu {
     }
 }
 
-/// Group norm with a per-channel scale and shift: (x, weight, bias) -> y, x of shape (B, C, ...).
-/// One rayon task per group of one batch element, forward and backward.
+/// Group norm with a per-channel scale and shift: (x, weight, bias) -> y, x of shape (B, C, ...),
+/// followed by SiLU when `silu`. One rayon task per group of one batch element, forward and
+/// backward.
 pub(crate) struct GroupNormOp {
     pub groups: usize,
     pub eps: f64,
+    pub silu: bool,
 }
 
 impl GroupNormOp {
@@ -100,12 +152,31 @@ impl GroupNormOp {
         Ok((dims[1], dims[2..].iter().product()))
     }
 
-    /// Mean and 1/sqrt(var + eps) of the values of one group.
+    /// Mean and 1/sqrt(var + eps) of the values of one group (two passes: the mean, then the
+    /// mean square deviation from it).
     fn stats(&self, group: &[f32]) -> (f32, f32) {
         let len = group.len() as f64;
-        let mean = group.iter().map(|&v| v as f64).sum::<f64>() / len;
-        let var = group.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len;
-        (mean as f32, (1.0 / (var + self.eps).sqrt()) as f32)
+        let mean = lane_sum(group, group, |v, _| v) / len;
+        let m = mean as f32;
+        let var = lane_sum(group, group, |v, _| (v - m) * (v - m)) / len;
+        (m, (1.0 / (var + self.eps).sqrt()) as f32)
+    }
+
+    /// The gradient with respect to the group norm's output z = x_hat w + b of one group, from
+    /// the gradient `g` of SiLU(z): g s(z) (1 + z (1 - s(z))).
+    #[allow(clippy::too_many_arguments)]
+    fn through_silu(&self, x: &[f32], g: &[f32], w: &[f32], b: &[f32], ch0: usize, hw: usize) -> Vec<f32> {
+        let (mean, inv) = self.stats(x);
+        let mut dz = vec![0f32; x.len()];
+        for (k, (ds, (xs, gs))) in dz.chunks_exact_mut(hw).zip(x.chunks_exact(hw).zip(g.chunks_exact(hw))).enumerate() {
+            let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
+            for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
+                let z = (x - mean) * scale + shift;
+                let s = sigmoid(z);
+                *d = g * s * (1.0 + z * (1.0 - s));
+            }
+        }
+        dz
     }
 
     /// dx of one group (its values `x`, output gradient `g`, first channel `ch0`), and the
@@ -125,12 +196,8 @@ impl GroupNormOp {
         let (mut sum_gw, mut sum_gw_xhat) = (0f64, 0f64);
         let mut dw_db = Vec::with_capacity(x.len() / hw);
         for (k, (xs, gs)) in x.chunks_exact(hw).zip(g.chunks_exact(hw)).enumerate() {
-            let (mut dw, mut db) = (0f64, 0f64);
-            for (&x, &g) in xs.iter().zip(gs) {
-                let x_hat = ((x - mean) * inv) as f64;
-                dw += g as f64 * x_hat;
-                db += g as f64;
-            }
+            let dw = lane_sum(xs, gs, |x, g| g * ((x - mean) * inv));
+            let db = lane_sum(gs, gs, |g, _| g);
             let w = w[ch0 + k] as f64;
             sum_gw += w * db;
             sum_gw_xhat += w * dw;
@@ -173,6 +240,11 @@ impl CustomOp3 for GroupNormOp {
                 for (y, &x) in ys.iter_mut().zip(xs) {
                     *y = (x - mean) * scale + shift;
                 }
+                if self.silu {
+                    for y in ys.iter_mut() {
+                        *y *= sigmoid(*y);
+                    }
+                }
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -182,7 +254,7 @@ impl CustomOp3 for GroupNormOp {
         &self,
         arg1: &Tensor,
         arg2: &Tensor,
-        _arg3: &Tensor,
+        arg3: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -190,18 +262,28 @@ impl CustomOp3 for GroupNormOp {
         let (per_group, len) = (c / self.groups, c / self.groups * hw);
         let (dx, parts) = with_values(arg1, |x: &[f32]| {
             with_values(arg2, |w: &[f32]| {
-                with_values(grad, |g: &[f32]| {
-                    let mut dx = vec![0f32; x.len()];
-                    let parts: Vec<Vec<(f64, f64)>> = dx
-                        .par_chunks_mut(len)
-                        .zip(x.par_chunks(len).zip(g.par_chunks(len)))
-                        .enumerate()
-                        .map(|(gi, (dx, (x, g)))| self.group_backward(x, g, w, gi % self.groups * per_group, hw, dx))
-                        .collect();
-                    (dx, parts)
+                with_values(arg3, |b: &[f32]| {
+                    with_values(grad, |g: &[f32]| {
+                        let mut dx = vec![0f32; x.len()];
+                        let parts: Vec<Vec<(f64, f64)>> = dx
+                            .par_chunks_mut(len)
+                            .zip(x.par_chunks(len).zip(g.par_chunks(len)))
+                            .enumerate()
+                            .map(|(gi, (dx, (x, g)))| {
+                                let ch0 = gi % self.groups * per_group;
+                                match self.silu {
+                                    true => {
+                                        self.group_backward(x, &self.through_silu(x, g, w, b, ch0, hw), w, ch0, hw, dx)
+                                    }
+                                    false => self.group_backward(x, g, w, ch0, hw, dx),
+                                }
+                            })
+                            .collect();
+                        (dx, parts)
+                    })
                 })
             })
-        })???;
+        })????;
         // The weight and bias gradients: each group's share, summed over the batch in order.
         let (mut dw, mut db) = (vec![0f64; c], vec![0f64; c]);
         for (gi, part) in parts.iter().enumerate() {
@@ -271,5 +353,28 @@ impl CustomOp1 for Upsample2x {
             dx
         })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exp, sigmoid};
+
+    #[test]
+    fn exp_is_within_its_error_bound_over_its_whole_range() {
+        // Bound: the Taylor remainder (< 1.3e-7) plus the rounding of about eight f32 operations
+        // (8 x 2^-24 = 4.8e-7; LN2_LO's own rounding adds n 2^-37 < 1e-9). Every 1e-4 of
+        // [-87, 88], against f64's exp.
+        let mut worst = 0f64;
+        for i in 0..=1_750_000 {
+            let x = -87.0 + i as f32 * 1e-4;
+            let exact = (x as f64).exp();
+            worst = worst.max(((exp(x) as f64) - exact).abs() / exact);
+        }
+        assert!(worst < 1.3e-7 + 4.8e-7, "relative error up to {worst:e}");
+        // Outside the range it saturates instead of overflowing to infinity or NaN.
+        assert_eq!(exp(1000.0), exp(88.0));
+        assert!(exp(-1000.0) > 0.0 && exp(-1000.0) == exp(-87.0));
+        assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(1000.0) == 1.0 && sigmoid(0.0) == 0.5);
     }
 }

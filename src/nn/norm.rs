@@ -45,12 +45,23 @@ impl GroupNorm {
 
     /// (B, C, ...) -> (B, C, ...).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_op(x, false)
+    }
+
+    /// SiLU(GroupNorm(x)), as the residual blocks use it: the same numbers as
+    /// `silu(&norm.forward(x)?)`; on the CPU in f32 one operation, which neither stores the
+    /// norm's output nor adds a node to the backward pass. (B, C, ...) -> (B, C, ...).
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_op(x, true)
+    }
+
+    fn forward_op(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
         let channels = self.weight.dim(0)?;
         if x.rank() < 3 || x.dim(1)? != channels {
             invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims());
         }
         if on_cpu_f32(x) {
-            let op = GroupNormOp { groups: self.groups, eps: GROUP_NORM_EPS };
+            let op = GroupNormOp { groups: self.groups, eps: GROUP_NORM_EPS, silu: then_silu };
             Ok(x.contiguous()?.apply_op3(&self.weight.contiguous()?, &self.bias.contiguous()?, op)?)
         } else {
             let norm = candle_nn::GroupNorm::new(
@@ -60,7 +71,12 @@ impl GroupNorm {
                 self.groups,
                 GROUP_NORM_EPS,
             )?;
-            Ok(norm.forward(x)?)
+            let y = norm.forward(x)?;
+            if then_silu {
+                silu(&y)
+            } else {
+                Ok(y)
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use super::config::UNetConfig;
 use super::conv::Conv;
 use super::embedding::{ClassEmbedding, TimeEmbedding};
 use super::init::seeded_var_builder;
-use super::norm::{silu, GroupNorm};
+use super::norm::GroupNorm;
 use super::stage::Stage;
 use crate::Result;
 
@@ -253,7 +253,7 @@ impl UNet {
             }
         }
 
-        let h = silu(&self.norm_out.forward(&h)?)?; // (B, ch, H, W)
+        let h = self.norm_out.forward_silu(&h)?; // SiLU(GroupNorm(h)), (B, ch, H, W)
         let out = self.conv_out.forward(&h)?; // (B, ch, H, W) -> (B, C, H, W)
         note(&|| "conv_out".into(), &out);
         Ok(out)
