@@ -6,6 +6,7 @@
 #   make book    every notebook in full, as HTML in target/book/ (index.html)
 #   make bench   cargo bench, with PyTorch's times and the ratios once make bench-torch has installed it
 #   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
+#   make judge-torch NPY=s.npy  a second opinion on generated digits from an independent PyTorch CNN
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
 # project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
@@ -33,10 +34,10 @@ RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch check-cuda clean-evcxr
+.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda clean-evcxr
 
 help:
-	@sed -n '3,9p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
+	@sed -n '3,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
 
 setup: setup-rust setup-crates setup-evcxr setup-python setup-kernel
 
@@ -107,6 +108,12 @@ bench-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config default --threads 2
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --threads 2
 	$(TORCH_VENV)/bin/python $(CURDIR)/benches/torch_reference.py --config mnist-fast --batch 32 --threads 2
+
+# A second opinion on generated digits: an independent PyTorch CNN trained here judges a .npy of
+# samples (`ddpm eval --npy samples.npy` writes the ones eval judged). Optional, like bench-torch.
+judge-torch: $(TORCH_STAMP)
+	@test -n "$(NPY)" || { echo "usage: make judge-torch NPY=samples.npy"; exit 2; }
+	$(TORCH_VENV)/bin/python $(CURDIR)/scripts/judge_torch.py $(NPY)
 
 # The `cuda` feature, compiled (cargo check, candle's CUDA kernels included) against nvcc from
 # PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).

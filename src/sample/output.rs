@@ -29,6 +29,13 @@ pub fn to_unit_interval(x: &Tensor) -> Result<Vec<f32>> {
     Ok(v.into_iter().map(|p| ((p + 1.0) / 2.0).clamp(0.0, 1.0)).collect())
 }
 
+/// Writes the samples `x` to `path` as a float32 `.npy` of their shape, values in [0, 1]
+/// ([`to_unit_interval`]): `ddpm sample --npy` and `ddpm eval --npy`. Returns a line saying so.
+pub fn save_npy(path: &std::path::Path, x: &Tensor) -> Result<String> {
+    crate::data::npy::write_f32(path, x.dims(), &to_unit_interval(x)?)?;
+    Ok(format!("wrote {} (float32, shape {:?}, values in [0, 1])", path.display(), x.dims()))
+}
+
 /// The rows of a batch of points (B, D) as f64 vectors, for scatter plots.
 pub fn to_points(x: &Tensor) -> Result<Vec<Vec<f64>>> {
     Ok(to_array(x)?.rows().into_iter().map(|r| r.to_vec()).collect())

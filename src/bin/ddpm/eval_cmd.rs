@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Also save the judged samples as a grid (PNG).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also save the judged samples as float32 .npy, shape (N, 1, 28, 28), values in [0, 1], for
+    /// a second opinion from another classifier (`make judge-torch`).
+    #[arg(long)]
+    npy: Option<PathBuf>,
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
@@ -145,6 +149,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let cols = (images.len() as f64).sqrt().ceil() as usize;
         ddpm::display::grid(&images, cols, None, 1)?.save(out)?;
         println!("wrote {}", out.display());
+    }
+    if let Some(path) = &args.npy {
+        println!("{}", ddpm::sample::output::save_npy(path, &samples)?);
     }
     Ok(())
 }

@@ -151,8 +151,7 @@ fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm:
     }
     println!("wrote {}", args.out.display());
     if let Some(path) = &args.npy {
-        ddpm::data::npy::write_f32(path, x.dims(), &output::to_unit_interval(x)?)?;
-        println!("wrote {} (float32, shape {:?}, values in [0, 1])", path.display(), x.dims());
+        println!("{}", output::save_npy(path, x)?);
     }
     if let Some(path) = &args.trajectory {
         let show = x.dim(0)?.min(8);

@@ -18,7 +18,7 @@ pub struct TrainArgs {
     /// The run's folder (default runs/DATA): checkpoints and loss.csv go there.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Train up to this step (default: 7000 for mnist, 3000 for toy data). With --resume, a larger
+    /// Train up to this step (default: 8000 for mnist, 3000 for toy data). With --resume, a larger
     /// number extends the run.
     #[arg(long)]
     steps: Option<usize>,
