@@ -38,6 +38,7 @@ use rayon::prelude::*;
 use super::conv_cols::{col2im, im2col, Geometry};
 use super::kernels::{values, with_values};
 use super::matmul::{inner_parallelism, matmul, Mat};
+use super::vector_math::sum;
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -72,21 +73,6 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         },
     );
     y
-}
-
-/// The sum of `values` in eight interleaved partial sums, added at the end: a loop that compiles
-/// to vector instructions, where one running sum is a chain of dependent additions.
-fn lane_sum<T: WithDType>(values: &[T]) -> T {
-    let zero = T::from_f64(0.0);
-    let mut lanes = [zero; 8];
-    let chunks = values.chunks_exact(8);
-    let rest = chunks.remainder().iter().fold(zero, |acc, &v| acc + v);
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = *lane + v;
-        }
-    }
-    lanes.iter().fold(rest, |acc, &v| acc + v)
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
@@ -136,9 +122,9 @@ fn backward<T: WithDType>(
                     &x_cols[..]
                 };
                 matmul(&mut grad_k, &Mat::new(g_b, g.o, cols), &Mat::transposed(x_b, cols, rows), true, par);
-                for (sum, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
-                    let row_sum = lane_sum(plane);
-                    *sum += row_sum;
+                for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
+                    let row_sum = sum(plane);
+                    *total += row_sum;
                     if bias_per_image {
                         grad_b_images.push(row_sum);
                     }

@@ -17,6 +17,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::vector_math::{lane_sum, sigmoid};
+
 /// Values one rayon task of an element-wise kernel handles.
 const CHUNK: usize = 16 * 1024;
 
@@ -41,58 +43,6 @@ pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R
         Storage::Cpu(s) => Ok(f(values(s, layout)?)),
         _ => candle_core::bail!("the ddpm CPU kernels run on the CPU only"),
     }
-}
-
-/// The sum of f(a_i, b_i) over i (`b` at least as long as `a`), in f64 across blocks of
-/// [`BLOCK`] terms and in eight f32 lanes within a block: a loop the compiler turns into vector
-/// instructions (a single f64 accumulator is a chain of dependent additions), and with each f32
-/// lane adding at most BLOCK / 8 terms before the f64 sum takes them.
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    const LANES: usize = 8;
-    let mut total = 0f64;
-    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
-        let mut acc = [0f32; LANES];
-        let (a8, b8) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let (a_rest, b_rest) = (a8.remainder(), &b[a.len() - a.len() % LANES..]);
-        for (a, b) in a8.zip(b8) {
-            for i in 0..LANES {
-                acc[i] += f(a[i], b[i]);
-            }
-        }
-        let rest: f32 = a_rest.iter().zip(b_rest).map(|(&a, &b)| f(a, b)).sum();
-        total += (acc.iter().sum::<f32>() + rest) as f64;
-    }
-    total
-}
-
-/// Terms per f64 partial sum in [`lane_sum`].
-const BLOCK: usize = 256;
-
-/// The logistic function 1 / (1 + e^-x).
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
-}
-
-/// e^x for x in [-87, 88] (clamped there), within 6e-7 relative: x = n ln 2 + f with n the
-/// integer nearest x / ln 2 and |f| <= ln(2) / 2, f computed with ln 2 split in two parts (Cody
-/// and Waite 1980) so that it keeps its precision; then e^f from its Taylor series to degree 6
-/// (the remainder is at most (ln(2) / 2)^7 / 7! < 1.3e-7) and 2^n written into the exponent bits.
-/// Unlike the C library's `expf`, a function call per value, a loop over it compiles to vector
-/// instructions.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer (|t| < 2^22).
-    const ROUND: f32 = 12_582_912.0;
-    // ln 2 = LN2_HI + LN2_LO, LN2_HI with few significant bits, so that n LN2_HI is exact.
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
-    let f = (x - n * LN2_HI) - n * LN2_LO; // e^x = 2^n e^f
-    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
@@ -133,6 +83,17 @@ impl CustomOp1 for Silu {
     }
 }
 
+/// One group of one batch element in the group norm's backward pass: its values, their mean and
+/// 1/sqrt(var + eps) (computed once for both steps of the fused operation), its first channel and
+/// the pixels per channel.
+struct Group<'a> {
+    x: &'a [f32],
+    mean: f32,
+    inv: f32,
+    ch0: usize,
+    hw: usize,
+}
+
 /// Group norm with a per-channel scale and shift: (x, weight, bias) -> y, x of shape (B, C, ...),
 /// followed by SiLU when `silu`. One rayon task per group of one batch element, forward and
 /// backward.
@@ -164,9 +125,8 @@ impl GroupNormOp {
 
     /// The gradient with respect to the group norm's output z = x_hat w + b of one group, from
     /// the gradient `g` of SiLU(z): g s(z) (1 + z (1 - s(z))).
-    #[allow(clippy::too_many_arguments)]
-    fn through_silu(&self, x: &[f32], g: &[f32], w: &[f32], b: &[f32], ch0: usize, hw: usize) -> Vec<f32> {
-        let (mean, inv) = self.stats(x);
+    fn through_silu(group: &Group, g: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+        let &Group { x, mean, inv, ch0, hw } = group;
         let mut dz = vec![0f32; x.len()];
         for (k, (ds, (xs, gs))) in dz.chunks_exact_mut(hw).zip(x.chunks_exact(hw).zip(g.chunks_exact(hw))).enumerate() {
             let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
@@ -179,18 +139,9 @@ impl GroupNormOp {
         dz
     }
 
-    /// dx of one group (its values `x`, output gradient `g`, first channel `ch0`), and the
-    /// group's share of the weight and bias gradients, per channel of the group.
-    fn group_backward(
-        &self,
-        x: &[f32],
-        g: &[f32],
-        w: &[f32],
-        ch0: usize,
-        hw: usize,
-        dx: &mut [f32],
-    ) -> Vec<(f64, f64)> {
-        let (mean, inv) = self.stats(x);
+    /// dx of one group from its output gradient `g`, and the group's share of the weight and bias gradients, per channel of the group.
+    fn group_backward(group: &Group, g: &[f32], w: &[f32], dx: &mut [f32]) -> Vec<(f64, f64)> {
+        let &Group { x, mean, inv, ch0, hw } = group;
         let len = x.len() as f64;
         // Sums over the group of g w and of g w x_hat, and per channel of g x_hat and g.
         let (mut sum_gw, mut sum_gw_xhat) = (0f64, 0f64);
@@ -238,12 +189,8 @@ impl CustomOp3 for GroupNormOp {
             for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
                 let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
                 for (y, &x) in ys.iter_mut().zip(xs) {
-                    *y = (x - mean) * scale + shift;
-                }
-                if self.silu {
-                    for y in ys.iter_mut() {
-                        *y *= sigmoid(*y);
-                    }
+                    let z = (x - mean) * scale + shift;
+                    *y = if self.silu { z * sigmoid(z) } else { z };
                 }
             }
         });
@@ -270,12 +217,11 @@ impl CustomOp3 for GroupNormOp {
                             .zip(x.par_chunks(len).zip(g.par_chunks(len)))
                             .enumerate()
                             .map(|(gi, (dx, (x, g)))| {
-                                let ch0 = gi % self.groups * per_group;
+                                let (mean, inv) = self.stats(x);
+                                let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
                                 match self.silu {
-                                    true => {
-                                        self.group_backward(x, &self.through_silu(x, g, w, b, ch0, hw), w, ch0, hw, dx)
-                                    }
-                                    false => self.group_backward(x, g, w, ch0, hw, dx),
+                                    true => Self::group_backward(&group, &Self::through_silu(&group, g, w, b), w, dx),
+                                    false => Self::group_backward(&group, g, w, dx),
                                 }
                             })
                             .collect();
@@ -353,28 +299,5 @@ impl CustomOp1 for Upsample2x {
             dx
         })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{exp, sigmoid};
-
-    #[test]
-    fn exp_is_within_its_error_bound_over_its_whole_range() {
-        // Bound: the Taylor remainder (< 1.3e-7) plus the rounding of about eight f32 operations
-        // (8 x 2^-24 = 4.8e-7; LN2_LO's own rounding adds n 2^-37 < 1e-9). Every 1e-4 of
-        // [-87, 88], against f64's exp.
-        let mut worst = 0f64;
-        for i in 0..=1_750_000 {
-            let x = -87.0 + i as f32 * 1e-4;
-            let exact = (x as f64).exp();
-            worst = worst.max(((exp(x) as f64) - exact).abs() / exact);
-        }
-        assert!(worst < 1.3e-7 + 4.8e-7, "relative error up to {worst:e}");
-        // Outside the range it saturates instead of overflowing to infinity or NaN.
-        assert_eq!(exp(1000.0), exp(88.0));
-        assert!(exp(-1000.0) > 0.0 && exp(-1000.0) == exp(-87.0));
-        assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(1000.0) == 1.0 && sigmoid(0.0) == 0.5);
     }
 }

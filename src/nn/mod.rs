@@ -42,6 +42,7 @@ pub mod mlp;
 pub mod norm;
 mod stage;
 pub mod unet;
+mod vector_math;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
