@@ -98,8 +98,9 @@ impl RunSpec {
     ///   (the crate's own CPU kernels, `CANDLE_NUM_THREADS=1`), so 24 min 29 s measured
     ///   (2026-12-05): the half hour it was chosen for, with room for a slower machine. Each time
     ///   the step got faster the run got longer in about the same time (2500, 5000, 7000, 8000
-    ///   steps): 8000 steps 76.4 % of 1000 samples recognised, 7000 steps 76.2 %, 5000 steps
-    ///   70.6 % (`ddpm eval`'s DDIM 250, eta 1; Fréchet distance 12.8, 12.2, 14.3).
+    ///   steps): 8000 steps 82.4 % of 1000 samples recognised by `ddpm eval` (DDIM 250, eta 1;
+    ///   its classifier's recipe 2, docs/judge.md). By recipe 1: 8000 steps 76.4 %, 7000 steps
+    ///   76.2 %, 5000 steps 70.6 % (Fréchet distance 12.8, 12.2, 14.3).
     ///   The 5000-step figures that follow are older. Measured against a constant
     ///   lr 1.5e-3, same seed: loss of the last 500 steps 0.0244 against 0.0267, Fréchet distance
     ///   21.6 against 31.2, 62.0 % of samples recognised against 60.0 %. EMA 0.999 (59.3 %) and
