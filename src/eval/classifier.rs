@@ -22,6 +22,7 @@ use crate::data::Mnist;
 use crate::nn::init::linear;
 use crate::nn::{seeded_var_builder, Conv};
 use crate::rng::seeded;
+use crate::train::TrainConfig;
 use crate::Result;
 
 /// One row of f64 per image.
@@ -38,6 +39,8 @@ pub const NO_DIGIT: usize = 10;
 pub const RECIPE: u32 = 2;
 /// AdamW's peak learning rate, decayed to 0 along a cosine over the whole training.
 const LR: f64 = 2e-3;
+/// Epochs of the cached classifier.
+const EPOCHS: usize = 8;
 
 /// conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
 /// linear 1568 -> 128, ReLU (the features); linear 128 -> 11 (the logits: digits 0-9 and
@@ -119,12 +122,14 @@ impl Classifier {
         let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: LR, weight_decay: 0.0, ..Default::default() })?;
         let mut rng = seeded(seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
+        // The learning-rate schedule of Algorithm 1's runs, with no warm-up: a half cosine to 0.
         let total = epochs * train.len().div_ceil(batch_size);
+        let schedule = TrainConfig { lr: LR, warmup_steps: 0, lr_decay_end: Some(total), ..TrainConfig::default() };
         let mut step = 0;
         for _ in 0..epochs {
             order.shuffle(&mut rng);
             for idx in order.chunks(batch_size) {
-                opt.set_learning_rate(LR * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos()));
+                opt.set_learning_rate(schedule.lr_at(step));
                 step += 1;
                 let (x, y) = with_noise(batch(train, idx, device)?, &mut rng)?;
                 let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
@@ -150,7 +155,7 @@ impl Classifier {
         if let Some(cached) = Self::cached(dir, device)? {
             return Ok(cached);
         }
-        let (epochs, batch_size, seed) = (8, 128, 0);
+        let (epochs, batch_size, seed) = (EPOCHS, 128, 0);
         let (model, varmap) = Self::train(train, epochs, batch_size, seed, device)?;
         let info =
             ClassifierInfo { recipe: RECIPE, epochs, batch_size, seed, test_accuracy: model.accuracy(test, device)? };

@@ -13,7 +13,8 @@ use candle_nn::{Init, VarBuilder};
 
 use super::conv_op::Conv2dOp;
 use super::init::pytorch_uniform;
-use super::kernels::{on_cpu_f32, Upsample2x};
+use super::kernels::on_cpu_f32;
+use super::upsample_op::Upsample2x;
 use crate::Result;
 
 /// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1

@@ -42,6 +42,7 @@ pub mod mlp;
 pub mod norm;
 mod stage;
 pub mod unet;
+mod upsample_op;
 mod vector_math;
 
 use candle_core::Tensor;

@@ -96,8 +96,8 @@ impl RunSpec {
     ///   lr 2e-3 (AdamW, 200 warm-up steps, then a cosine decay to 0 at step 8000, clipping at 1),
     ///   EMA decay 0.995 with warm-up, linear schedule T = 1000; about 0.18 s a step on 2 cores
     ///   (the crate's own CPU kernels, `CANDLE_NUM_THREADS=1`), so 24 min 29 s and 25 min 32 s
-    ///   measured (2026-12-05, two idle runs): the half hour it was chosen for, with room for a slower machine. Each time
-    ///   the step got faster the run got longer in about the same time (2500, 5000, 7000, 8000
+    ///   measured (2026-12-05, two idle runs): the half hour it was chosen for, with room for a
+    ///   slower machine. Each time the step got faster the run got longer in about the same time (2500, 5000, 7000, 8000
     ///   steps): 8000 steps 82.4 % of 1000 samples recognised by `ddpm eval` (DDIM 250, eta 1;
     ///   its classifier's recipe 2, docs/judge.md). By recipe 1: 8000 steps 76.4 %, 7000 steps
     ///   76.2 %, 5000 steps 70.6 % (Fréchet distance 12.8, 12.2, 14.3).

@@ -23,7 +23,8 @@ pub struct EvalArgs {
     n: usize,
     /// DDIM steps used to draw them; 0: ancestral sampling (Algorithm 2) with all T steps. The
     /// default, 250 steps with eta = 1, judged the 5000-step MNIST run as Algorithm 2 does (75.0 %
-    /// against 73.5 % of 200 samples recognised; 70.6 % of 1000; classifier recipe 1) at a quarter of its cost;
+    /// against 73.5 % of 200 samples recognised; 70.6 % of 1000; classifier recipe 1) at a quarter
+    /// of its cost;
     /// deterministic DDIM with 50 steps (--ddim-steps 50 --eta 0) is 5 times faster and judges it
     /// lower (62.0 % of 1000).
     #[arg(long, default_value_t = 250)]
