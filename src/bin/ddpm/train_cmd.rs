@@ -52,7 +52,8 @@ pub struct TrainArgs {
     /// that define the run may be repeated with the run's values, not changed).
     #[arg(long)]
     resume: bool,
-    /// MNIST only: condition on the digit (with 10 % label dropout, for classifier-free guidance).
+    /// MNIST only: condition on the digit (its label dropped for one sample in ten, for
+    /// classifier-free guidance).
     #[arg(long)]
     class_conditional: bool,
     /// What the network predicts (default eps).
