@@ -1,5 +1,5 @@
 //! Progress of a training run: in a terminal an `indicatif` bar on stderr (the step, the loss,
-//! steps/s and the time left); elsewhere, e.g. in a notebook where a redrawn line does not work,
+//! the rate and the time left); elsewhere, e.g. in a notebook where a redrawn line does not work,
 //! a plain line on stdout every `log_every` steps.
 
 use std::io::IsTerminal;
@@ -75,6 +75,8 @@ impl Progress {
                     bar.set_position((step + 1 - self.first) as u64);
                     if step == self.total {
                         bar.finish();
+                        // indicatif leaves the cursor at the end of the bar's line.
+                        eprintln!();
                     }
                 }
             }
@@ -85,6 +87,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = self.bar.as_ref().filter(|b| !b.is_finished()) {
             bar.abandon();
+            eprintln!();
         }
     }
 

@@ -12,7 +12,7 @@ pub fn sampling(n: usize, batch: usize, steps: usize, every: usize) -> impl FnMu
     let bar = std::io::stderr().is_terminal().then(|| {
         let chunks = n.div_ceil(batch.max(1));
         let bar = ProgressBar::with_draw_target(Some((chunks * steps) as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("[{bar:24}] {msg}: step {pos}/{len}  {per_sec}  ETA {eta}") {
+        if let Ok(style) = ProgressStyle::with_template("[{bar:24}] {pos}/{len} steps, {msg}, ETA {eta}") {
             bar.set_style(style.progress_chars("#>-"));
         }
         bar
@@ -20,10 +20,12 @@ pub fn sampling(n: usize, batch: usize, steps: usize, every: usize) -> impl FnMu
     let every = every.max(1);
     move |first, last, done, total| match &bar {
         Some(bar) => {
-            bar.set_message(format!("samples {}..{last}", first + 1));
+            bar.set_message(format!("samples {}..{last} of {n}", first + 1));
             bar.set_position(((first / batch.max(1)) * total + done) as u64);
             if last == n && done == total {
                 bar.finish();
+                // indicatif leaves the cursor at the end of the bar's line.
+                eprintln!();
             }
         }
         None => {
