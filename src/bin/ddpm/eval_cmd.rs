@@ -22,9 +22,7 @@ pub struct EvalArgs {
     /// Samples to judge.
     #[arg(long, default_value_t = 1000)]
     n: usize,
-    /// How they are drawn. The default, DDIM with 250 steps and eta = 1, judges a run close to
-    /// how Algorithm 2's samples are judged, at a quarter of the network evaluations;
-    /// deterministic DDIM (--eta 0) with fewer steps is cheaper and judges a run lower.
+    // How they are drawn (see the command's long help in main.rs for the default).
     #[command(flatten)]
     how: SamplerFlags,
     /// Seed of the samples and of the bound's noise.
