@@ -69,16 +69,17 @@ fn invalid_parameters_are_clear_errors_without_panics() {
         (vec!["schedule", "--beta-start", "0.1", "--beta-end", "0.01"], "beta_start must be <= beta_end"),
         (vec!["schedule", "--beta-start", "NaN"], "beta_start must be in (0, 1), got NaN"),
         (vec!["schedule", "--kind", "cosine", "--beta-end", "0.1"], "no beta_start or beta_end"),
-        (vec!["schedule", "--kind", "exponential"], "unknown schedule kind"),
-        (vec!["forward", "--image", "no/such/photo.jpg", "--out", "x.png"], "no/such/photo.jpg"),
-        (vec!["forward", "--image", "Cargo.toml", "--out", "x.png"], "could not read as an image"),
+        (
+            vec!["schedule", "--kind", "exponential"],
+            "invalid value 'exponential' for '--kind <KIND>'\n  [possible values: linear, cosine, quadratic, sigmoid]",
+        ),
         (
             vec!["train", "--data", "toy-ring", "--ema-decay", "1.5", "--out", "target/never-written"],
             "ema_decay must be in [0, 1], got 1.5",
         ),
         (
             vec!["train", "--data", "toy-ring", "--lr-decay", "linear", "--out", "target/never-written"],
-            "unknown --lr-decay \"linear\"; allowed: constant, cosine",
+            "invalid value 'linear' for '--lr-decay <LR_DECAY>'\n  [possible values: constant, cosine]",
         ),
         (
             vec!["train", "--data", "toy-ring", "--loss-weighting", "p2", "--out", "target/never-written"],
@@ -98,6 +99,50 @@ fn invalid_parameters_are_clear_errors_without_panics() {
 }
 
 #[test]
+fn failures_while_running_exit_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let inside_a_file = dir.path().join("file");
+    std::fs::write(&inside_a_file, "not a folder").unwrap();
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/photos/china.jpg");
+    let unwritable = inside_a_file.join("strip.png");
+    for (args, message) in [
+        (vec!["forward", "--image", "no/such/photo.jpg", "--out", "x.png"], "no/such/photo.jpg"),
+        (vec!["forward", "--image", "Cargo.toml", "--out", "x.png"], "could not read as an image"),
+        (
+            vec!["forward", "--image", photo, "--at", "0", "--height", "8", "--out", unwritable.to_str().unwrap()],
+            "file",
+        ),
+        (vec!["sample", "--run", dir.path().join("no-run").to_str().unwrap()], "no-run"),
+    ] {
+        let o = ddpm(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn values_outside_a_flags_set_are_usage_errors_that_list_the_allowed_ones() {
+    for (args, allowed) in [
+        (vec!["forward", "--image", "x.jpg", "--kind", "linear,cubic"], "linear, cosine, quadratic, sigmoid"),
+        (vec!["train", "--data", "toy-ring", "--target", "mean"], "eps, x0, v"),
+        (vec!["train", "--data", "toy-ring", "--schedule", "exp"], "linear, cosine, quadratic, sigmoid"),
+        (vec!["sample", "--run", "r", "--sigma", "zero"], "beta, beta-tilde"),
+        (vec!["eval", "--run", "r", "--sampler", "euler"], "ddpm, ddim"),
+        (vec!["eval", "--run", "r", "--device", "tpu"], "auto, cpu, cuda, metal"),
+    ] {
+        let o = ddpm(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(&format!("[possible values: {allowed}]")), "{args:?}: {err}");
+    }
+    // --help lists them too.
+    let help = stdout(&ddpm(&["train", "--help"]));
+    assert!(help.contains("toy-swiss-roll") && help.contains("Possible values"), "{help}");
+}
+
+#[test]
 fn forward_writes_the_figure_1_strip() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("strip.png");
@@ -108,7 +153,7 @@ fn forward_writes_the_figure_1_strip() {
     let img = image::open(&out).unwrap();
     assert!(img.height() > 2 * 48, "two rows of 48 px plus captions");
     let o = ddpm(&["forward", "--image", photo, "--at", "0,1001", "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(2), "a step out of range is a usage error");
     assert!(stderr(&o).contains("t must be in 0..=1000, got 1001"));
 }
 
@@ -138,6 +183,16 @@ fn help_explains_the_commands() {
     let text = stdout(&ddpm(&["--help"]));
     for word in ["schedule", "plot", "forward", "train", "sample", "eval", "verify"] {
         assert!(text.contains(word), "{text}");
+    }
+    // The description above the list names what train, sample and eval do, and the exit codes.
+    let long = text.split("Commands:").next().unwrap();
+    for words in ["train a", "draw samples", "evaluate", "Exit status"] {
+        assert!(long.contains(words), "{long}");
+    }
+    // No help text quotes a measured figure.
+    for command in ["train", "sample", "eval"] {
+        let text = stdout(&ddpm(&[command, "--help"]));
+        assert!(!text.contains('%') && !text.contains("steps/s"), "{command}: {text}");
     }
 }
 
@@ -200,6 +255,24 @@ fn train_then_sample_a_toy_run() {
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "40", "--out", run_s, "--resume", "--lr-decay", "cosine"]);
     assert!(o.status.success() && stdout(&o).contains("done: steps 31..=40"), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("(cosine decay to step 40)"), "{}", stdout(&o));
+    // The flags that define the run may be repeated with the run's own values; a change is
+    // refused, naming the flag, the run's value and the one given.
+    let same = ["--seed", "0", "--schedule", "linear", "--target", "eps", "--loss-weighting", "uniform"];
+    let o =
+        ddpm(&[&["train", "--data", "toy-ring", "--out", run_s, "--resume", "--seed", "1"][..], &same[2..]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--seed 1 (the run's: 0)"), "{}", stderr(&o));
+    let o = ddpm(&["train", "--data", "toy-ring", "--out", run_s, "--resume", "--schedule", "cosine"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--schedule cosine (the run's: linear)"), "{}", stderr(&o));
+    let o = ddpm(
+        &[
+            &["train", "--data", "toy-ring", "--steps", "42", "--out", run_s, "--resume", "--lr-decay", "cosine"][..],
+            &same,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success() && stdout(&o).contains("done: steps 41..=42"), "{}{}", stdout(&o), stderr(&o));
 
     let png = dir.path().join("s.png");
     let npy = dir.path().join("s.npy");
@@ -211,7 +284,7 @@ fn train_then_sample_a_toy_run() {
         "50",
         "--sampler",
         "ddim",
-        "--steps",
+        "--ddim-steps",
         "20",
         "--out",
         png.to_str().unwrap(),
@@ -233,16 +306,20 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
     let run_s = run.to_str().unwrap();
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "2", "--out", run_s]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["sample", "--run", run_s, "--device", "cpu", "--dtype", "bf16"], "dtype bf16 asked for on the CPU"),
-        (&["eval", "--run", run_s, "--dtype", "f16"], "unknown dtype \"f16\"; allowed: f32, bf16"),
-        (&["sample", "--run", run_s, "--sampler", "euler"], "unknown sampler \"euler\"; allowed: ddpm, ddim"),
+        (
+            &["eval", "--run", run_s, "--dtype", "f16"],
+            "invalid value 'f16' for '--dtype <DTYPE>'\n  [possible values: f32, bf16]",
+        ),
+        (&["sample", "--run", run_s, "--sampler", "euler"], "[possible values: ddpm, ddim]"),
         (&["sample", "--run", run_s, "--class", "3"], "--class needs a class-conditional run"),
-        (&["sample", "--run", run_s, "--sampler", "ddim", "--steps", "5000"], "DDIM steps must be in 1..=1000"),
-        (&["sample", "--run", run_s, "--steps", "10"], "--steps is for --sampler ddim"),
+        (&["sample", "--run", run_s, "--sampler", "ddim", "--ddim-steps", "5000"], "DDIM steps must be in 1..=1000"),
+        (&["sample", "--run", run_s, "--sampler", "ddim", "--ddim-steps", "0"], "DDIM steps must be in 1..=1000"),
+        (&["sample", "--run", run_s, "--ddim-steps", "10"], "--ddim-steps is for --sampler ddim"),
         (&["sample", "--run", run_s, "--trajectory", "t.png", "--n", "2"], "--trajectory draws images"),
         (&["eval", "--run", run_s], "ddpm eval judges MNIST runs"),
-        (&["train", "--data", "cifar"], "unknown data \"cifar\"; allowed: mnist, toy-ring"),
+        (&["train", "--data", "cifar"], "[possible values: mnist, toy-ring, toy-moons, toy-swiss-roll]"),
     ];
     for (args, expected) in cases {
         let o = ddpm(args);
@@ -252,7 +329,7 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
     }
     let missing = dir.path().join("no-run");
     let o = ddpm(&["sample", "--run", missing.to_str().unwrap()]);
-    assert!(o.status.code() == Some(2) && stderr(&o).contains("no-run"), "{}", stderr(&o));
+    assert!(o.status.code() == Some(1) && stderr(&o).contains("no-run"), "a missing run is a failure: {}", stderr(&o));
 }
 
 #[test]
@@ -265,5 +342,6 @@ fn asking_for_a_gpu_the_build_lacks_says_how_to_rebuild() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("rebuild with `--features cuda`"), "{}", stderr(&o));
     let o = ddpm(&["train", "--data", "toy-ring", "--device", "tpu"]);
-    assert!(stderr(&o).contains("allowed: auto, cpu, cuda, metal"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("[possible values: auto, cpu, cuda, metal]"), "{}", stderr(&o));
 }

@@ -13,7 +13,6 @@
 
 pub mod idx;
 pub mod mnist;
-pub mod npy;
 pub mod photo;
 pub mod scale;
 pub mod toy;

@@ -31,8 +31,31 @@ pub fn to_unit_interval(x: &Tensor) -> Result<Vec<f32>> {
 
 /// Writes the samples `x` to `path` as a float32 `.npy` of their shape, values in [0, 1]
 /// ([`to_unit_interval`]): `ddpm sample --npy` and `ddpm eval --npy`. Returns a line saying so.
+///
+/// The file is NumPy's format version 1.0 (written by the `ndarray-npy` crate: the header
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (...), }` padded to a multiple of 64
+/// bytes), so `numpy.load` reads it; it is written atomically (a temporary file, then a rename).
+///
+/// ```
+/// use ndarray_npy::ReadNpyExt;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("x.npy");
+/// let x = candle_core::Tensor::new(&[[-1f32, 0.0, 1.0], [3.0, -3.0, 0.5]], &candle_core::Device::Cpu).unwrap();
+/// ddpm::sample::output::save_npy(&path, &x).unwrap();
+/// let bytes = std::fs::read(&path).unwrap();
+/// assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+/// // The header ends on a multiple of 64 bytes; then 6 float32 values.
+/// assert_eq!((bytes.len() - 6 * 4) % 64, 0);
+/// let back = ndarray::Array2::<f32>::read_npy(std::fs::File::open(&path).unwrap()).unwrap();
+/// assert_eq!(back, ndarray::array![[0.0, 0.5, 1.0], [1.0, 0.0, 0.75]]);
+/// ```
 pub fn save_npy(path: &std::path::Path, x: &Tensor) -> Result<String> {
-    crate::data::npy::write_f32(path, x.dims(), &to_unit_interval(x)?)?;
+    use ndarray_npy::WriteNpyExt;
+    let values = ndarray::ArrayD::from_shape_vec(x.dims(), to_unit_interval(x)?)
+        .map_err(|e| crate::Error::Invalid(format!("samples of shape {:?}: {e}", x.dims())))?;
+    let mut bytes = Vec::new();
+    values.write_npy(&mut bytes).map_err(|e| crate::Error::io(path, std::io::Error::other(e)))?;
+    crate::atomic::write(path, &bytes)?;
     Ok(format!("wrote {} (float32, shape {:?}, values in [0, 1])", path.display(), x.dims()))
 }
 

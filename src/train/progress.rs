@@ -1,9 +1,11 @@
-//! Progress of a training run: in a terminal one line redrawn in place (a bar with the step,
-//! the loss, steps/s and the time left); elsewhere, e.g. in a notebook where `\r` does not work,
-//! a plain line every `log_every` steps.
+//! Progress of a training run: in a terminal an `indicatif` bar on stderr (the step, the loss,
+//! the rate and the time left); elsewhere, e.g. in a notebook where a redrawn line does not work,
+//! a plain line on stdout every `log_every` steps.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,16 +14,21 @@ pub enum ProgressStyle {
     Silent,
     /// A line every `n` steps (and at the last).
     Lines(usize),
-    /// A bar redrawn in place, at most about ten times a second.
+    /// A bar on stderr, redrawn in place.
     Bar,
 }
 
 impl ProgressStyle {
-    /// A bar when stdout is a terminal, else a line every `log_every` steps (0: silent).
+    /// A bar when stderr is a terminal, else a line every `log_every` steps (0: silent).
+    ///
+    /// ```
+    /// use ddpm::train::ProgressStyle;
+    /// assert_eq!(ProgressStyle::auto(0), ProgressStyle::Silent);
+    /// ```
     pub fn auto(log_every: usize) -> Self {
         match log_every {
             0 => ProgressStyle::Silent,
-            _ if std::io::stdout().is_terminal() => ProgressStyle::Bar,
+            _ if std::io::stderr().is_terminal() => ProgressStyle::Bar,
             n => ProgressStyle::Lines(n),
         }
     }
@@ -34,14 +41,22 @@ pub struct Progress {
     first: usize,
     total: usize,
     start: Instant,
-    last_draw: Option<Instant>,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// Progress of a run that does steps `first..=total`; the loss shown is the mean of the last
     /// `window` steps.
     pub fn new(style: ProgressStyle, window: usize, first: usize, total: usize) -> Self {
-        Self { style, window: window.max(1), first, total, start: Instant::now(), last_draw: None }
+        let bar = (style == ProgressStyle::Bar).then(|| {
+            let steps = (total + 1).saturating_sub(first) as u64;
+            let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
+            if let Ok(s) = indicatif::ProgressStyle::with_template("[{bar:24}] {msg}") {
+                bar.set_style(s.progress_chars("#>-"));
+            }
+            bar
+        });
+        Self { style, window: window.max(1), first, total, start: Instant::now(), bar }
     }
 
     /// Reports that step `step` is done; `history` holds this run's losses so far.
@@ -54,27 +69,25 @@ impl Progress {
                 }
             }
             ProgressStyle::Bar => {
-                let now = Instant::now();
-                let due = self.last_draw.is_none_or(|t| now.duration_since(t).as_millis() >= 100);
-                if due || step == self.total {
-                    self.last_draw = Some(now);
-                    let done = (step + 1 - self.first) as f64 / (self.total + 1 - self.first).max(1) as f64;
-                    let filled = (done * 24.0).round() as usize;
-                    let bar = format!("[{}{}]", "#".repeat(filled), "-".repeat(24 - filled.min(24)));
-                    print!("\r{bar} {}\x1b[K", self.line(step, history));
+                if let Some(bar) = &self.bar {
+                    // indicatif redraws at most about twenty times a second, whatever the calls.
+                    bar.set_message(self.line(step, history));
+                    bar.set_position((step + 1 - self.first) as u64);
                     if step == self.total {
-                        println!();
+                        bar.finish();
+                        // indicatif leaves the cursor at the end of the bar's line.
+                        eprintln!();
                     }
-                    let _ = std::io::stdout().flush();
                 }
             }
         }
     }
 
-    /// Ends a bar's line early (the run stopped before its last step).
+    /// Ends a bar early (the run stopped before its last step), leaving its last line shown.
     pub fn finish(&self) {
-        if self.style == ProgressStyle::Bar {
-            println!();
+        if let Some(bar) = self.bar.as_ref().filter(|b| !b.is_finished()) {
+            bar.abandon();
+            eprintln!();
         }
     }
 

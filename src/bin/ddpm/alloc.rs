@@ -5,15 +5,15 @@
 //! U-Net frees and allocates gigabytes of them. With glibc's malloc the large ones are mapped and
 //! unmapped each time; mimalloc reuses them, but by default returns freed memory to the operating
 //! system after a delay ("purging"), so the next buffer is fresh memory again, which the kernel
-//! zeroes page by page on first touch (13 % of a training step's time in `clear_page_erms`, see
-//! benches/NOTES.md). [`keep_freed_memory`] turns purging off: the process keeps its peak memory.
+//! zeroes page by page on first touch (the profiles are in benches/NOTES.md).
+//! [`keep_freed_memory`] turns purging off: the process keeps its peak memory.
 //!
 //! This file must stay out of the library. evcxr compiles every notebook cell into a shared
 //! object that links the library statically and loads it with `dlopen`, one per cell, all kept
 //! loaded. mimalloc's C code is built with the initial-exec TLS model, which takes a slice of
 //! the process's small reserve of static TLS per loaded copy: with the library linking mimalloc,
-//! the 13th-15th cell of a notebook failed with "dlopen failed" (CI of 2026-12-01). Notebooks
-//! run with the system allocator.
+//! a notebook's later cells fail with "dlopen failed" once that reserve is spent. Notebooks run
+//! with the system allocator.
 
 /// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, v2 and v3), not named by libmimalloc-sys.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

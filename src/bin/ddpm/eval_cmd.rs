@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use ddpm::data::{Mnist, Split};
-use ddpm::device::{describe, select, DeviceChoice, Precision};
+use ddpm::device::{describe, select};
 use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
 use ddpm::run::{self, Model};
-use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig, Sampler};
+use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;
 
-use crate::sample_cmd::progress_lines;
+use crate::choices::{Device, Dtype, SamplerKind};
+use crate::sampler_flags::{Defaults, SamplerFlags};
 
 /// Evaluate a trained MNIST run: bits/dim on test images, and the quality of its samples.
 #[derive(clap::Args)]
@@ -21,17 +22,9 @@ pub struct EvalArgs {
     /// Samples to judge.
     #[arg(long, default_value_t = 1000)]
     n: usize,
-    /// DDIM steps used to draw them; 0: ancestral sampling (Algorithm 2) with all T steps. The
-    /// default, 250 steps with eta = 1, judged the 5000-step MNIST run as Algorithm 2 does (75.0 %
-    /// against 73.5 % of 200 samples recognised; 70.6 % of 1000; classifier recipe 1) at a quarter
-    /// of its cost;
-    /// deterministic DDIM with 50 steps (--ddim-steps 50 --eta 0) is 5 times faster and judges it
-    /// lower (62.0 % of 1000).
-    #[arg(long, default_value_t = 250)]
-    ddim_steps: usize,
-    /// DDIM's eta (0: deterministic; 1: as noisy as ancestral sampling).
-    #[arg(long, default_value_t = 1.0)]
-    eta: f64,
+    // How they are drawn (see the command's long help in main.rs for the default).
+    #[command(flatten)]
+    how: SamplerFlags,
     /// Seed of the samples and of the bound's noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -44,18 +37,18 @@ pub struct EvalArgs {
     /// Strata of t for the bound's sum over t (T - 1: every t).
     #[arg(long, default_value_t = 100)]
     bpd_strata: usize,
-    /// Where the classifier is cached (trained there on first use, about 3 minutes on 2 cores).
+    /// Where the classifier is cached (trained there on first use, which takes minutes on a CPU).
     #[arg(long, default_value = "runs/mnist-classifier")]
     classifier: PathBuf,
     /// The folder holding mnist/ (default: the project's data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// auto, cpu, cuda or metal.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// The network's number format: f32, or bf16 on a GPU (the sampler's arithmetic stays f32).
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// Where the networks run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    device: Device,
+    /// The network's number format (the sampler's arithmetic stays f32).
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
     /// Also save the judged samples as a grid (PNG).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -66,8 +59,8 @@ pub struct EvalArgs {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let device = select(args.device.parse::<DeviceChoice>()?)?;
-    let dtype = args.dtype.parse::<Precision>()?.dtype_on(&device)?;
+    let device = select(args.device.into())?;
+    let dtype = ddpm::device::Precision::from(args.dtype).dtype_on(&device)?;
     let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
     let Model::Unet(unet) = &model else {
         ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data);
@@ -79,6 +72,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let test = Mnist::load(data_dir.join("mnist"), Split::Test)?;
     let train = Mnist::load(data_dir.join("mnist"), Split::Train)?;
     let schedule = spec.schedule.build()?;
+    let sampler = args.how.sampler(Defaults { sampler: SamplerKind::Ddim, ddim_steps: 250 }, &schedule)?;
+    let config =
+        SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at: vec![], ..Default::default() };
+    config.validate(&schedule)?;
     println!("evaluating {} (step {}) on {}", args.run.display(), meta.step, describe(&device));
 
     // (a) The bound, on the first test images.
@@ -118,11 +115,6 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let floor = sample_quality(&classifier, &train.batch_tensor(&real, &device)?, &reference, None)?;
 
     let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
-    let sampler = match args.ddim_steps {
-        0 => Sampler::Ancestral { sigma: ddpm::posterior::ReverseVar::Beta },
-        k => Sampler::Ddim { steps: k, eta: args.eta },
-    };
-    let config = SampleConfig { sampler, clip_x0: true, seed: args.seed, record_at: vec![], ..Default::default() };
     let what = Batches {
         n: args.n,
         shape: model.sample_shape(),
@@ -132,8 +124,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         null_class: model.null_class(),
     };
     println!("drawing {} samples with {sampler}", args.n);
-    let every = (config.timesteps(&schedule)?.len() / 5).max(1);
-    let (samples, _) = sample_batched(&prediction, &schedule, &what, &config, &device, progress_lines(every))?;
+    let steps = config.timesteps(&schedule)?.len();
+    let progress = crate::progress::sampling(args.n, what.batch, steps, steps / 5);
+    let (samples, _) = sample_batched(&prediction, &schedule, &what, &config, &device, progress)?;
     let q = sample_quality(&classifier, &samples, &reference, classes.as_deref())?;
     println!(
         "samples: {:.1} % classified with confidence >= {CONFIDENT} (real training images: {:.1} %)",

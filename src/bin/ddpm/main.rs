@@ -9,20 +9,32 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// [`alloc::keep_freed_memory`]): candle allocates and frees a buffer for every tensor op, and
 /// fresh memory costs the kernel's zeroing of every page (see alloc.rs).
 mod alloc;
+mod choices;
 mod eval_cmd;
+mod progress;
 mod sample_cmd;
-/// candle's element-wise operations on the calling thread (see threads.rs): a fifth off a step.
+mod sampler_flags;
+/// candle's element-wise operations on the calling thread, so that its thread pool does not
+/// compete with rayon's (see threads.rs).
 mod threads;
 mod train_cmd;
 
+use choices::Schedule;
 use ddpm::data::Color;
 use ddpm::schedule::{ScheduleKind, TABLE_COLUMNS};
-use ddpm::{figures, verify, NoiseSchedule, Result};
+use ddpm::{figures, verify, Error, NoiseSchedule, Result};
 
 /// Denoising Diffusion Probabilistic Models (Ho et al. 2020), computed and checked.
 ///
-/// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, and check
-/// every equation of the notes numerically. The notebooks in notebooks/ explain each one.
+/// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, train a
+/// DDPM on MNIST or toy data (Algorithm 1), draw samples from it (Algorithm 2 or DDIM), evaluate
+/// it (bits/dim and a classifier's verdict), and check every equation of the notes numerically.
+/// The notebooks in notebooks/ explain each one.
+///
+/// Exit status: 0 on success, 1 when a command fails while it runs (a file missing or damaged,
+/// a computation that fails, a check of `verify` that fails), 2 for a usage error (an unknown
+/// flag, a value outside the allowed ones or out of range, a combination of flags that does not
+/// fit the run).
 #[derive(Parser)]
 #[command(name = "ddpm", version, about, long_about)]
 struct Cli {
@@ -37,9 +49,9 @@ enum Command {
     /// Columns: t,beta,alpha,alpha_bar,sqrt_alpha_bar,sqrt_one_minus_alpha_bar,beta_tilde,
     /// mu_tilde_coef_x0,mu_tilde_coef_xt,snr. Every number parses back to the same f64.
     Schedule {
-        /// Which schedule: linear (Ho et al.), cosine (Nichol and Dhariwal), quadratic or sigmoid.
-        #[arg(long, default_value = "linear")]
-        kind: String,
+        /// Which schedule.
+        #[arg(long, value_enum, default_value_t = Schedule::Linear)]
+        kind: Schedule,
         /// The number of steps T.
         #[arg(long, default_value_t = 1000)]
         steps: usize,
@@ -63,15 +75,15 @@ enum Command {
         /// The photo (JPEG or PNG), e.g. data/photos/china.jpg.
         #[arg(long)]
         image: PathBuf,
-        /// Schedules, one row each, comma-separated: linear, cosine, quadratic, sigmoid.
-        #[arg(long, default_value = "linear,cosine")]
-        kind: String,
+        /// Schedules, one row each, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "linear,cosine")]
+        kind: Vec<Schedule>,
         /// The number of steps T.
         #[arg(long, default_value_t = 1000)]
         steps: usize,
         /// The steps t to show, comma-separated, each in 0..=T (0 is the photo itself).
-        #[arg(long, default_value = "0,250,500,750,1000")]
-        at: String,
+        #[arg(long, value_delimiter = ',', default_value = "0,250,500,750,1000")]
+        at: Vec<usize>,
         /// Height in pixels each image is resized to (the width keeps the aspect ratio).
         #[arg(long, default_value_t = 96)]
         height: u32,
@@ -90,6 +102,11 @@ enum Command {
     /// Draw samples from a trained run (Algorithm 2, or DDIM), as a picture and optionally .npy.
     Sample(sample_cmd::SampleArgs),
     /// Evaluate a trained MNIST run: bits/dim, and a classifier's verdict on its samples.
+    ///
+    /// The samples are drawn by default with DDIM, 250 steps and eta = 1, which judges a run
+    /// close to how Algorithm 2's own samples are judged at a quarter of the network
+    /// evaluations; deterministic DDIM (--eta 0) with fewer steps is cheaper and judges a run
+    /// lower; --sampler ddpm is Algorithm 2 itself.
     Eval(eval_cmd::EvalArgs),
     /// Check every equation of the course notes numerically; exit status 1 if any check fails.
     Verify {
@@ -124,20 +141,31 @@ enum Format {
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
     threads::one_candle_thread();
+    // clap exits with status 2 on a usage error it finds (an unknown flag or value).
     let cli = Cli::parse();
-    match run(cli.command) {
+    match execute(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(exit_status(&e))
         }
     }
 }
 
-fn run(command: Command) -> Result<ExitCode> {
+/// 2 for a value the user typed that the library refuses (out of range, or not fitting the run:
+/// [`Error::Invalid`]), as clap does for the values it checks itself; 1 for a failure while
+/// running: a file missing or damaged, a tensor operation, a figure that cannot be drawn.
+fn exit_status(e: &Error) -> u8 {
+    match e {
+        Error::Invalid(_) => 2,
+        _ => 1,
+    }
+}
+
+fn execute(command: Command) -> Result<ExitCode> {
     match command {
         Command::Schedule { kind, steps, beta_start, beta_end, format } => {
-            let schedule = kind.parse::<ScheduleKind>()?.with_betas(beta_start, beta_end)?;
+            let schedule = ScheduleKind::from(kind).with_betas(beta_start, beta_end)?;
             print_schedule(&NoiseSchedule::new(schedule, steps)?, format)?;
         }
         Command::Plot { what: PlotWhat::Schedules { out, steps } } => {
@@ -151,12 +179,12 @@ fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::Forward { image, kind, steps, at, height, grey, seed, out } => {
-            let kinds = parse_list(&kind, "--kind", |s| s.parse::<ScheduleKind>())?;
-            let ts = parse_list(&at, "--at", |s| {
-                s.parse::<usize>().map_err(|e| ddpm::Error::Invalid(format!("{s:?}: {e}")))
-            })?;
+            if kind.is_empty() || at.is_empty() {
+                ddpm::invalid!("--kind and --at need at least one value each");
+            }
+            let kinds: Vec<ScheduleKind> = kind.into_iter().map(ScheduleKind::from).collect();
             let photo = figures::load_photo_height(&image, if grey { Color::Grey } else { Color::Rgb }, height)?;
-            let strip = figures::forward_strip(&photo, &kinds, steps, &ts, seed)?;
+            let strip = figures::forward_strip(&photo, &kinds, steps, &at, seed)?;
             save(&strip, &out)?;
         }
         Command::Train(args) => train_cmd::train(args)?,
@@ -178,15 +206,6 @@ fn save(figure: &ddpm::display::Figure, out: &Path) -> Result<()> {
     figure.save(out)?;
     println!("wrote {}", out.display());
     Ok(())
-}
-
-/// Splits "a,b,c" and parses each item; an empty list is an error naming the flag.
-fn parse_list<T>(text: &str, flag: &str, parse: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
-    let items: Vec<T> = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse).collect::<Result<_>>()?;
-    if items.is_empty() {
-        return Err(ddpm::Error::Invalid(format!("{flag} needs at least one value, got {text:?}")));
-    }
-    Ok(items)
 }
 
 fn print_schedule(s: &NoiseSchedule, format: Format) -> Result<()> {

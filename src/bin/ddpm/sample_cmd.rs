@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 
 use candle_core::Tensor;
-use ddpm::device::{describe, select, DeviceChoice, Precision};
+use ddpm::device::{describe, select};
 use ddpm::display::{grid, strip, Scatter};
-use ddpm::posterior::ReverseVar;
 use ddpm::run::{self, Model};
-use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig, Sampler};
+use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;
+
+use crate::choices::{Device, Dtype, SamplerKind};
+use crate::sampler_flags::{Defaults, SamplerFlags};
 
 /// Draw samples from a trained run (Algorithm 2 of Ho et al. 2020, or DDIM).
 #[derive(clap::Args)]
@@ -20,21 +22,8 @@ pub struct SampleArgs {
     /// Number of samples.
     #[arg(long, default_value_t = 64)]
     n: usize,
-    /// ddpm (ancestral, every step) or ddim.
-    #[arg(long, default_value = "ddpm")]
-    sampler: String,
-    /// DDIM only: the number of steps K (default 50).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// DDIM only: eta (0: deterministic; default 0).
-    #[arg(long, default_value_t = 0.0)]
-    eta: f64,
-    /// ddpm only: sigma_t^2 = beta (default) or beta-tilde.
-    #[arg(long, default_value = "beta")]
-    sigma: String,
-    /// Do not clip the predicted x_0 to [-1, 1] (then the ancestral step is Algorithm 2 exactly).
-    #[arg(long)]
-    no_clip: bool,
+    #[command(flatten)]
+    how: SamplerFlags,
     /// Seed of x_T and of every z.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -47,12 +36,12 @@ pub struct SampleArgs {
     /// Samples drawn at once (memory); the samples do not depend on it.
     #[arg(long, default_value_t = 256)]
     batch: usize,
-    /// auto, cpu, cuda or metal.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// The network's number format: f32, or bf16 on a GPU (the sampler's arithmetic stays f32).
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// Where the network runs.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    device: Device,
+    /// The network's number format (the sampler's arithmetic stays f32).
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
     /// The picture: a grid of images, or a scatter plot for toy data (PNG).
     #[arg(long, default_value = "samples.png")]
     out: PathBuf,
@@ -63,34 +52,25 @@ pub struct SampleArgs {
     /// steps, e.g. 1000,750,500,250,100,1 (images only).
     #[arg(long)]
     trajectory: Option<PathBuf>,
-    /// The steps of --trajectory, comma-separated.
-    #[arg(long, default_value = "1000,800,600,400,200,100,50,1")]
-    trajectory_at: String,
+    /// The steps of --trajectory, comma-separated, each in 1..=T.
+    #[arg(long, value_delimiter = ',', default_value = "1000,800,600,400,200,100,50,1")]
+    trajectory_at: Vec<usize>,
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
-    let device = select(args.device.parse::<DeviceChoice>()?)?;
-    let dtype = args.dtype.parse::<Precision>()?.dtype_on(&device)?;
+    let device = select(args.device.into())?;
+    let dtype = ddpm::device::Precision::from(args.dtype).dtype_on(&device)?;
     let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
     let schedule = spec.schedule.build()?;
     if args.n == 0 || args.batch == 0 {
         ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);
     }
-    let sampler = match args.sampler.as_str() {
-        "ddpm" | "ancestral" if args.steps.is_none_or(|k| k == schedule.steps()) => {
-            Sampler::Ancestral { sigma: args.sigma.parse::<ReverseVar>()? }
-        }
-        "ddpm" | "ancestral" => {
-            ddpm::invalid!("--steps is for --sampler ddim; ddpm runs all T = {} steps", schedule.steps())
-        }
-        "ddim" => Sampler::Ddim { steps: args.steps.unwrap_or(50.min(schedule.steps())), eta: args.eta },
-        other => ddpm::invalid!("unknown sampler {other:?}; allowed: ddpm, ddim"),
-    };
+    let sampler = args.how.sampler(Defaults { sampler: SamplerKind::Ddpm, ddim_steps: 50 }, &schedule)?;
     if args.trajectory.is_some() && !matches!(model, Model::Unet(_)) {
         ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data);
     }
-    let record_at = if args.trajectory.is_some() { parse_steps(&args.trajectory_at)? } else { Vec::new() };
-    let config = SampleConfig { sampler, clip_x0: !args.no_clip, seed: args.seed, record_at, ..Default::default() };
+    let record_at = if args.trajectory.is_some() { args.trajectory_at.clone() } else { Vec::new() };
+    let config = SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at, ..Default::default() };
     config.validate(&schedule)?;
     let classes = classes(&model, &args)?;
     println!(
@@ -110,18 +90,10 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         guidance: args.guidance,
         null_class: model.null_class(),
     };
-    let every = (config.timesteps(&schedule)?.len() / 10).max(1);
-    let (x, trajectory) = sample_batched(&prediction, &schedule, &what, &config, &device, progress_lines(every))?;
+    let steps = config.timesteps(&schedule)?.len();
+    let progress = crate::progress::sampling(args.n, args.batch, steps, steps / 10);
+    let (x, trajectory) = sample_batched(&prediction, &schedule, &what, &config, &device, progress)?;
     write_outputs(&args, &model, &x, trajectory)
-}
-
-/// Progress of sample_batched: a line every `every` steps of each chunk.
-pub fn progress_lines(every: usize) -> impl FnMut(usize, usize, usize, usize) {
-    move |first, last, done, total| {
-        if done % every == 0 || done == total {
-            println!("  samples {}..{}: step {done}/{total}", first + 1, last);
-        }
-    }
 }
 
 /// The class of each sample: --class for all, or 0, 1, ..., 9 in turn; None when unconditional.
@@ -168,12 +140,4 @@ fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm:
         println!("wrote {}", path.display());
     }
     Ok(())
-}
-
-fn parse_steps(text: &str) -> Result<Vec<usize>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|e| ddpm::Error::Invalid(format!("--trajectory-at: {s:?}: {e}"))))
-        .collect()
 }

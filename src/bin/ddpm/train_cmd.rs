@@ -4,17 +4,20 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ddpm::device::{describe, select, DeviceChoice};
+use ddpm::device::{describe, select};
 use ddpm::run::{self, DataSpec, ModelSpec, RunEnd, RunOptions, RunSpec};
-use ddpm::train::ProgressStyle;
+use ddpm::schedule::ScheduleKind;
+use ddpm::train::{LossWeighting, ProgressStyle};
 use ddpm::Result;
+
+use crate::choices::{Data, Device, LrDecay, Schedule, Target};
 
 /// Train a DDPM (Algorithm 1 of Ho et al. 2020) and write checkpoints into --out.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// The data: mnist, toy-ring, toy-moons or toy-swiss-roll.
-    #[arg(long, default_value = "mnist")]
-    data: String,
+    /// The data.
+    #[arg(long, value_enum, default_value_t = Data::Mnist)]
+    data: Data,
     /// The run's folder (default runs/DATA): checkpoints and loss.csv go there.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -32,38 +35,41 @@ pub struct TrainArgs {
     /// 0 at the last step, --steps (cosine). Default: cosine for mnist, constant for toy data.
     /// With --resume, cosine moves the end of the decay to the new --steps (the rate climbs back
     /// up: a warm restart).
-    #[arg(long)]
-    lr_decay: Option<String>,
+    #[arg(long, value_enum)]
+    lr_decay: Option<LrDecay>,
     /// Decay of the exponential moving average of the weights that sample and eval use, in
     /// [0, 1] (default 0.995).
     #[arg(long)]
     ema_decay: Option<f64>,
-    /// auto (a GPU when the build has one and it is present), cpu, cuda or metal.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Seed of the weights, the batches, t and eps (default 0).
+    /// Where the network trains.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    device: Device,
+    /// Seed of the weights, the batches, t and eps (default 0). With --resume it must be the
+    /// run's own, as must --target, --loss-weighting, --schedule and --class-conditional.
     #[arg(long)]
     seed: Option<u64>,
-    /// Continue the run in --out from its last checkpoint, with its own settings.
+    /// Continue the run in --out from its last checkpoint, with its own settings (the flags
+    /// that define the run may be repeated with the run's values, not changed).
     #[arg(long)]
     resume: bool,
-    /// MNIST only: condition on the digit (with 10 % label dropout, for classifier-free guidance).
+    /// MNIST only: condition on the digit (its label dropped for one sample in ten, for
+    /// classifier-free guidance).
     #[arg(long)]
     class_conditional: bool,
-    /// What the network predicts: eps (default), x0 or v.
-    #[arg(long)]
-    target: Option<String>,
+    /// What the network predicts (default eps).
+    #[arg(long, value_enum)]
+    target: Option<Target>,
     /// How the loss weighs the timesteps: uniform (L_simple for eps; default), min-snr
-    /// (Min-SNR-gamma of Hang et al. 2023, gamma 5) or min-snr-G (gamma G).
-    #[arg(long)]
-    loss_weighting: Option<String>,
-    /// The noise schedule: linear (default), cosine, quadratic or sigmoid.
-    #[arg(long)]
-    schedule: Option<String>,
+    /// (Min-SNR-gamma of Hang et al. 2023, gamma 5) or min-snr-G (gamma G > 0, e.g. min-snr-1.5).
+    #[arg(long, value_parser = parse_loss_weighting)]
+    loss_weighting: Option<LossWeighting>,
+    /// The noise schedule (default linear).
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
     /// A checkpoint every this many steps (default 500 for mnist; 0: only at the end).
     #[arg(long)]
     checkpoint_every: Option<usize>,
-    /// A progress line every this many steps when stdout is not a terminal.
+    /// A progress line every this many steps when stderr is not a terminal (0: none).
     #[arg(long)]
     log_every: Option<usize>,
     /// The folder holding mnist/ (default: the project's data/).
@@ -72,45 +78,34 @@ pub struct TrainArgs {
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
-    let data: DataSpec = args.data.parse()?;
+    let data = DataSpec::from(args.data);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(data.to_string()));
-    let device = select(args.device.parse::<DeviceChoice>()?)?;
+    let device = select(args.device.into())?;
     let resuming = args.resume && ddpm::checkpoint::latest_step(&out)?.is_some();
     let (mut spec, model) = if resuming {
         let (meta, spec, model) = run::load_run_spec(&out)?;
         if spec.data != data.to_string() {
             ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), spec.data);
         }
+        refuse_changes(&args, &spec, &model, &out)?;
         println!("resuming {} from step {}", out.display(), meta.step);
         (spec, model)
     } else {
         let (mut spec, model) = RunSpec::default_for(data, args.class_conditional)?;
-        if let Some(kind) = &args.schedule {
-            spec.schedule.kind = kind.clone();
+        if let Some(kind) = args.schedule {
+            spec.schedule.kind = ScheduleKind::from(kind).to_string();
         }
-        if let Some(target) = &args.target {
-            spec.train.target = target.parse()?;
+        if let Some(target) = args.target {
+            spec.train.target = target.into();
         }
-        if let Some(weighting) = &args.loss_weighting {
-            spec.train.loss_weighting = weighting.parse()?;
+        if let Some(weighting) = args.loss_weighting {
+            spec.train.loss_weighting = weighting;
         }
         if let Some(seed) = args.seed {
             spec.train.seed = seed;
         }
         (spec, model)
     };
-    let fixed = [
-        args.schedule.is_some(),
-        args.target.is_some(),
-        args.loss_weighting.is_some(),
-        args.seed.is_some(),
-        args.class_conditional,
-    ];
-    if resuming && fixed.contains(&true) {
-        ddpm::invalid!(
-            "--schedule, --target, --loss-weighting, --seed and --class-conditional cannot change a run being resumed"
-        );
-    }
     apply_overrides(&mut spec, &args, resuming)?;
     spec.train.validate()?;
     spec.schedule.build()?;
@@ -124,7 +119,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
         eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
     })
-    .map_err(|e| ddpm::Error::Invalid(format!("cannot install the Ctrl-C handler: {e}")))?;
+    .map_err(|e| ddpm::Error::io("<Ctrl-C handler>", std::io::Error::other(e)))?;
 
     println!("{}", header(&spec, &model, &describe(&device), &out));
     let options = RunOptions {
@@ -175,11 +170,10 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs, resuming: bool) -> Resu
     if let Some(decay) = args.ema_decay {
         spec.train.ema_decay = decay;
     }
-    if let Some(kind) = &args.lr_decay {
-        spec.train.lr_decay_end = match kind.as_str() {
-            "constant" => None,
-            "cosine" => Some(spec.train.steps),
-            other => ddpm::invalid!("unknown --lr-decay {other:?}; allowed: constant, cosine"),
+    if let Some(kind) = args.lr_decay {
+        spec.train.lr_decay_end = match kind {
+            LrDecay::Constant => None,
+            LrDecay::Cosine => Some(spec.train.steps),
         };
     }
     if let Some(every) = args.checkpoint_every {
@@ -189,6 +183,43 @@ fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs, resuming: bool) -> Resu
         spec.train.log_every = every;
     }
     Ok(())
+}
+
+/// The flags that define a run may come with --resume only with the run's own values: each one
+/// that differs is named with the run's value and the one given.
+fn refuse_changes(args: &TrainArgs, spec: &RunSpec, model: &ModelSpec, out: &std::path::Path) -> Result<()> {
+    let saved_kind = spec.schedule.kind.parse::<ScheduleKind>()?;
+    let conditional = matches!(model, ModelSpec::Unet(c) if c.num_classes.is_some());
+    let mut changed = Vec::new();
+    if let Some(kind) = args.schedule.map(ScheduleKind::from).filter(|k| *k != saved_kind) {
+        changed.push(format!("--schedule {kind} (the run's: {saved_kind})"));
+    }
+    if let Some(target) = args.target.map(ddpm::posterior::Parameterisation::from).filter(|t| *t != spec.train.target) {
+        changed.push(format!("--target {target} (the run's: {})", spec.train.target));
+    }
+    if let Some(w) = args.loss_weighting.filter(|w| *w != spec.train.loss_weighting) {
+        changed.push(format!("--loss-weighting {w} (the run's: {})", spec.train.loss_weighting));
+    }
+    if let Some(seed) = args.seed.filter(|s| *s != spec.train.seed) {
+        changed.push(format!("--seed {seed} (the run's: {})", spec.train.seed));
+    }
+    if args.class_conditional && !conditional {
+        changed.push("--class-conditional (the run is unconditional)".to_string());
+    }
+    if !changed.is_empty() {
+        ddpm::invalid!(
+            "--resume continues {} with its own settings; these flags would change them: {}",
+            out.display(),
+            changed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `--loss-weighting`: uniform, min-snr or min-snr-G, read by the library's parser (G is a
+/// number, so the values are not a fixed list).
+fn parse_loss_weighting(text: &str) -> Result<LossWeighting> {
+    text.parse()
 }
 
 fn header(spec: &RunSpec, model: &ModelSpec, device: &str, out: &std::path::Path) -> String {
