@@ -1,6 +1,7 @@
 //! The residual block of the U-Net, with the time (and class) embedding added in every block
 //! (Ho et al. 2020, Appendix B; E22), or entering through an adaptive group norm (Dhariwal and
 //! Nichol 2021, §3; E23); and a dropout that draws its masks from a seeded generator.
+//! The down- and up-sampling between levels are in `resample.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,9 +9,9 @@ use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::Rng as _;
 
-use super::conv::{upsample_nearest, Conv, Conv1x1};
+use super::conv::{Conv, Conv1x1};
 use super::init::linear;
-use super::norm::{silu, GroupNorm};
+use super::norm::{silu, GroupNorm, NormAct};
 use crate::rng::{seeded, Rng};
 use crate::Result;
 
@@ -109,8 +110,8 @@ pub struct ResBlockConfig {
 /// How the embedding enters a [`ResBlock`].
 #[derive(Debug, Clone)]
 enum Conditioning {
-    /// h + Linear(SiLU(emb)), broadcast over H and W (Ho et al. 2020).
-    Add { proj: Linear, norm2: GroupNorm },
+    /// h + Linear(SiLU(emb)), broadcast over H and W (Ho et al. 2020), then SiLU(GroupNorm(.)).
+    Add { proj: Linear, norm2: NormAct },
     /// AdaGN at the second norm (Dhariwal and Nichol 2021).
     Adaptive(AdaGroupNorm),
 }
@@ -125,7 +126,7 @@ enum Conditioning {
 /// Parameters: `norm1`, `conv1`, `emb_proj` + `norm2` (or `ada_norm.{norm, proj}`), `conv2`, `skip`.
 #[derive(Debug, Clone)]
 pub struct ResBlock {
-    norm1: GroupNorm,
+    norm1: NormAct,
     conv1: Conv,
     conditioning: Conditioning,
     dropout: Dropout,
@@ -150,11 +151,11 @@ impl ResBlock {
         } else {
             Conditioning::Add {
                 proj: linear(emb_dim, c_out, vb.pp("emb_proj"))?,
-                norm2: GroupNorm::new(groups, c_out, vb.pp("norm2"))?,
+                norm2: NormAct::new(groups, c_out, vb.pp("norm2"))?,
             }
         };
         Ok(Self {
-            norm1: GroupNorm::new(groups, c_in, vb.pp("norm1"))?,
+            norm1: NormAct::new(groups, c_in, vb.pp("norm1"))?,
             conv1: Conv::new(c_in, c_out, 3, 1, vb.pp("conv1"))?,
             conditioning,
             dropout: Dropout::new(dropout, rng)?,
@@ -165,13 +166,14 @@ impl ResBlock {
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let a = self.norm1.forward_silu(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
+        let h = self.norm1.forward(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } => {
                 let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
-                norm2.forward_silu(&self.conv1.forward_shifted(&a, &e)?)? // SiLU(GroupNorm(conv1(a) + e))
+                let h = self.conv1.forward_add(&h, &e)?; // conv1(h) + e at every pixel, (B, C_out, H, W)
+                norm2.forward(&h)? // SiLU(GroupNorm(h))
             }
-            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&a)?, emb)?)?,
+            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&h)?, emb)?)?, // SiLU(AdaGN(conv1(h), emb))
         };
         let h = self.dropout.forward(&h, train)?;
         let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
@@ -180,40 +182,5 @@ impl ResBlock {
             None => x.clone(),
         };
         Ok((skip + h)?)
-    }
-}
-
-/// Halves the size: a 3x3 convolution with stride 2 (Ho et al. 2020). (B, C, H, W) -> (B, C, H/2, W/2).
-/// Parameter: `conv`.
-#[derive(Debug, Clone)]
-pub struct Downsample {
-    conv: Conv,
-}
-
-impl Downsample {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: Conv::new(channels, channels, 3, 2, vb.pp("conv"))? })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv.forward(x) // (B, C, H, W) -> (B, C, H/2, W/2)
-    }
-}
-
-/// Doubles the size: nearest-neighbour up-sampling, then a 3x3 convolution (Ho et al. 2020).
-/// (B, C, H, W) -> (B, C, 2H, 2W). Parameter: `conv`.
-#[derive(Debug, Clone)]
-pub struct Upsample {
-    conv: Conv,
-}
-
-impl Upsample {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: Conv::new(channels, channels, 3, 1, vb.pp("conv"))? })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = upsample_nearest(x)?; // (B, C, H, W) -> (B, C, 2H, 2W)
-        self.conv.forward(&x)
     }
 }
