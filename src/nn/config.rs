@@ -115,7 +115,7 @@ impl UNetConfig {
         4 * self.base_channels
     }
 
-    /// Channels of each level: base_channels * channel_mults[i].
+    /// Channels of each level: `base_channels * channel_mults[i]`.
     pub fn level_channels(&self) -> Vec<usize> {
         self.channel_mults.iter().map(|m| self.base_channels * m).collect()
     }

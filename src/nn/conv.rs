@@ -78,7 +78,7 @@ impl Conv {
     }
 }
 
-/// A 1x1 convolution, y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o] at every pixel p, computed as
+/// A 1x1 convolution, `y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o]` at every pixel p, computed as
 /// a matrix product (on the CPU in f32 through [`conv2d_im2col`], which uses the image itself as
 /// its column matrix). Parameters as PyTorch's `nn.Conv2d(in, out, 1)`: `weight`
 /// (out, in, 1, 1) and `bias` (out), PyTorch-initialised.

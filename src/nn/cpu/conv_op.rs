@@ -247,7 +247,7 @@ impl CustomOp3 for Conv2dOp {
 /// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` if given (O, one
 /// per output channel, or (B, O), one per image and output channel), with `stride` and
 /// `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1), through
-/// im2col and matrix products forward and backward ([`Conv2dOp`]). CPU only, f32 or f64; the same
+/// im2col and matrix products forward and backward (`Conv2dOp`). CPU only, f32 or f64; the same
 /// values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` (plus the bias) up to rounding.
 /// [`crate::nn::Conv`] and [`crate::nn::Conv1x1`] use it on the CPU in f32.
 ///
