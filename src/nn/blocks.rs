@@ -173,7 +173,8 @@ impl ResBlock {
                 let h = self.conv1.forward_add(&h, &e)?; // conv1(h) + e at every pixel, (B, C_out, H, W)
                 norm2.forward(&h)? // SiLU(GroupNorm(h))
             }
-            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&h)?, emb)?)?, // SiLU(AdaGN(conv1(h), emb))
+            // SiLU(AdaGN(conv1(h), emb)), (B, C_out, H, W)
+            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&h)?, emb)?)?,
         };
         let h = self.dropout.forward(&h, train)?;
         let h = self.conv2.forward(&h)?; // (B, C_out, H, W)

@@ -1,6 +1,6 @@
-//! The CPU convolution behind [`crate::nn::Conv`] and [`crate::nn::Conv1x1`]: im2col and a matrix product forward, and both
-//! gradients as matrix products, for any stride and padding (f32 or f64, contiguous inputs),
-//! one image at a time.
+//! The CPU convolution behind [`crate::nn::Conv`] and [`crate::nn::Conv1x1`]: im2col and a
+//! matrix product forward, and both gradients as matrix products, for any stride and padding
+//! (f32 or f64, contiguous inputs), one image at a time.
 //!
 //! For x of shape (B, C, H, W), a kernel K of shape (O, C, k, k), stride s and padding p, the
 //! output has Ho = (H + 2p - k) / s + 1 rows (Wo likewise) and
