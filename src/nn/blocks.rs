@@ -1,62 +1,16 @@
 //! The residual block of the U-Net, with the time (and class) embedding added in every block
 //! (Ho et al. 2020, Appendix B; E22), or entering through an adaptive group norm (Dhariwal and
-//! Nichol 2021, §3; E23); and a dropout that draws its masks from a seeded generator.
-//! The down- and up-sampling between levels are in `resample.rs`.
-
-use std::sync::{Arc, Mutex};
+//! Nichol 2021, §3; E23). Its dropout is in `dropout.rs`, the down- and up-sampling between
+//! levels in `resample.rs`.
 
 use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
-use rand::Rng as _;
 
 use super::conv::{Conv, Conv1x1};
+use super::dropout::{shared_rng, Dropout, SharedRng};
 use super::init::linear;
 use super::norm::{silu, GroupNorm, NormAct};
-use crate::rng::{seeded, Rng};
 use crate::Result;
-
-/// A generator shared by the dropout layers of one model.
-pub type SharedRng = Arc<Mutex<Rng>>;
-
-/// A new [`SharedRng`] seeded with `seed`.
-pub fn shared_rng(seed: u64) -> SharedRng {
-    Arc::new(Mutex::new(seeded(seed)))
-}
-
-/// Dropout (Srivastava et al. 2014) with probability `p`: in training each element is zeroed with
-/// probability `p` and the rest scaled by 1 / (1 - p), so the mean is unchanged; outside training
-/// it is the identity. The masks come from a seeded generator (candle's own cannot be seeded), so
-/// a training run repeats exactly.
-#[derive(Debug, Clone)]
-pub struct Dropout {
-    p: f64,
-    rng: SharedRng,
-}
-
-impl Dropout {
-    /// Dropout with probability `p` in [0, 1), masks drawn from `rng`.
-    pub fn new(p: f64, rng: SharedRng) -> Result<Self> {
-        if !(0.0..1.0).contains(&p) {
-            invalid!("dropout must be in [0, 1), got {p}");
-        }
-        Ok(Self { p, rng })
-    }
-
-    /// `x` unchanged unless `train` and p > 0; then x * mask / (1 - p), mask ~ Bernoulli(1 - p).
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if !train || self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = 1.0 - self.p;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { scale } else { 0.0 }).collect()
-        };
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok((x * mask)?)
-    }
-}
 
 /// Adaptive group norm (Dhariwal and Nichol 2021, §3; E23):
 ///

@@ -5,7 +5,7 @@
 //!
 //! - [`unet`]: [`UNet`], levels of stages (`stage.rs`: a residual block, then attention where
 //!   the level has it) joined by skip connections; [`mlp`]: [`Mlp`];
-//! - [`blocks`]: the residual block, adaptive group norm, dropout;
+//! - [`blocks`]: the residual block and adaptive group norm; [`dropout`]: seeded dropout;
 //! - [`resample`]: down- and up-sampling between levels;
 //! - [`attention`]: multi-head self-attention over pixels;
 //! - [`embedding`]: the sinusoidal time embedding and its MLP, the class embedding;
@@ -43,6 +43,7 @@ pub mod blocks;
 pub mod config;
 pub mod conv;
 pub mod cpu;
+pub mod dropout;
 pub mod embedding;
 pub mod init;
 pub mod mlp;
@@ -55,9 +56,10 @@ use candle_core::Tensor;
 use candle_nn::VarMap;
 
 pub use attention::AttentionBlock;
-pub use blocks::{AdaGroupNorm, Dropout, ResBlock, ResBlockConfig};
+pub use blocks::{AdaGroupNorm, ResBlock, ResBlockConfig};
 pub use config::UNetConfig;
 pub use conv::{Conv, Conv1x1};
+pub use dropout::Dropout;
 pub use embedding::{timestep_embedding, ClassEmbedding, TimeEmbedding};
 pub use init::seeded_var_builder;
 pub use mlp::{Mlp, MlpConfig};

@@ -6,9 +6,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::attention::AttentionBlock;
-use super::blocks::{shared_rng, ResBlock, ResBlockConfig, SharedRng};
+use super::blocks::{ResBlock, ResBlockConfig};
 use super::config::UNetConfig;
 use super::conv::Conv;
+use super::dropout::{shared_rng, SharedRng};
 use super::embedding::{ClassEmbedding, TimeEmbedding};
 use super::init::seeded_var_builder;
 use super::norm::NormAct;
