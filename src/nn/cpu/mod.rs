@@ -1,9 +1,9 @@
 //! The CPU engine behind the layers: hand-written operations, each with its backward pass written
 //! out, for the few that dominate a U-Net training step on the CPU. The layers ([`super::Conv`],
 //! [`super::Conv1x1`], [`super::GroupNorm`], [`super::NormAct`], [`super::silu`],
-//! [`super::upsample_nearest`]) call them for f32 tensors on the CPU
-//! (`on_cpu_f32`) and candle's own operations elsewhere (a GPU, f64), which give the same values
-//! up to rounding (checked in `tests/nn.rs` and `tests/conv_op.rs`).
+//! [`super::upsample_nearest`]) call them for f32 tensors on the CPU (`on_cpu_f32`) and candle's
+//! own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
+//! `tests/nn.rs` and `tests/conv_op.rs`; `tests/nn_bits.rs` pins their exact bits).
 //!
 //! Why: differentiated as candle composes them, these operations are chains of small passes over
 //! the activations, many of them broadcast reductions or strided sums, and candle's input gradient
