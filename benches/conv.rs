@@ -1,7 +1,7 @@
 //! Convolution benchmarks (`cargo bench --bench conv`): every 3x3 convolution shape of the
 //! default U-Net at batch 64 and of `mnist_fast` at batch 32 (as `ddpm train --data mnist`
 //! trains), on the CPU: candle's built-in `conv2d` against this crate's im2col convolution
-//! (src/nn/conv_op.rs), forward alone and forward + backward (input and kernel gradients of
+//! (src/nn/cpu/conv_op.rs), forward alone and forward + backward (input and kernel gradients of
 //! sum(y r)), milliseconds, median of 3 after a warm-up.
 //!
 //! The shapes are read off the network's variables: (out, in, 3, 3) weights, at the resolution
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor, Var};
 use common::{median_time, ms};
-use ddpm::nn::conv::conv2d_im2col;
+use ddpm::nn::cpu::conv2d_im2col;
 use ddpm::nn::{UNet, UNetConfig};
 use ddpm::rng::seeded;
 use ddpm::sample::network::normal_tensor;

@@ -1,4 +1,4 @@
-//! The CPU convolution behind `ddpm::nn::Conv` (src/nn/conv_op.rs): forward output and the
+//! The CPU convolution behind `ddpm::nn::Conv` (src/nn/cpu/conv_op.rs): forward output and the
 //! gradients of input, kernel and bias against candle's own `conv2d` (f32, 1e-4 relative), against
 //! a convolution written as plain loops (f64), and against finite differences of that reference
 //! (f64); a property test over shapes, kernels, strides and paddings.
@@ -7,7 +7,7 @@
 
 use ddpm::candle_core::{DType, Device, Tensor, Var};
 use ddpm::candle_nn::VarMap;
-use ddpm::nn::conv::conv2d_im2col;
+use ddpm::nn::cpu::conv2d_im2col;
 use ddpm::nn::{seeded_var_builder, Conv};
 use ddpm::rng::{normal_vec, seeded};
 use proptest::prelude::*;
@@ -310,7 +310,7 @@ proptest! {
     }
 }
 
-/// `Conv::forward_shifted(x, shift)` against `forward(x)` plus the shift broadcast over the pixels,
+/// `Conv::forward_add(x, shift)` against `forward(x)` plus the shift broadcast over the pixels,
 /// in f32: the output and the gradients of x, the shift, the weight and the bias of sum(y r).
 /// On the CPU the shift joins the bias inside the operation (a (B, O) bias, one per image), so
 /// this checks that path's forward and its per-image bias gradient against candle's broadcast.
@@ -321,7 +321,7 @@ fn a_shift_per_image_equals_adding_it_after_the_convolution() {
         let conv = Conv::new(5, 4, 3, stride, seeded_var_builder(&varmap, 9, &Device::Cpu)).unwrap();
         let x = Var::from_tensor(&randn(1, &[b, 5, 9, 8], DType::F32)).unwrap();
         let shift = Var::from_tensor(&randn(2, &[b, 4], DType::F32)).unwrap();
-        let fused = conv.forward_shifted(&x, &shift).unwrap();
+        let fused = conv.forward_add(&x, &shift).unwrap();
         let added = conv.forward(&x).unwrap().broadcast_add(&shift.reshape((b, 4, 1, 1)).unwrap()).unwrap();
         assert_eq!(fused.dims(), added.dims());
         let err = rel_err(&values(&fused), &values(&added));
@@ -348,7 +348,7 @@ fn a_shift_of_the_wrong_shape_is_a_clear_error() {
     let varmap = VarMap::new();
     let conv = Conv::new(3, 4, 3, 1, seeded_var_builder(&varmap, 1, &Device::Cpu)).unwrap();
     let x = randn(1, &[2, 3, 5, 5], DType::F32);
-    let message = conv.forward_shifted(&x, &randn(2, &[2, 3], DType::F32)).unwrap_err().to_string();
+    let message = conv.forward_add(&x, &randn(2, &[2, 3], DType::F32)).unwrap_err().to_string();
     assert!(message.contains("(batch 2, channels 4), got [2, 3]"), "{message}");
     // The operation itself names both shapes it accepts.
     let (w, bias) = (randn(2, &[4, 3, 3, 3], DType::F32), randn(3, &[3, 4], DType::F32));

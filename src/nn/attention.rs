@@ -15,7 +15,7 @@ use crate::Result;
 ///   (Q, K, V) = W_{qkv}\,\mathrm{GroupNorm}(x)$$
 ///
 /// with W_qkv and W_o 1x1 convolutions. The softmax is `candle_nn::ops::softmax(.., D::Minus1)`,
-/// which has a gradient (candle 0.11.1's `softmax_last_dim` has none).
+/// which has a gradient (candle's fused `softmax_last_dim` has none).
 /// Parameters: `norm`, `qkv` (C -> 3C), `proj` (C -> C).
 #[derive(Debug, Clone)]
 pub struct AttentionBlock {

@@ -1,61 +1,16 @@
 //! The residual block of the U-Net, with the time (and class) embedding added in every block
 //! (Ho et al. 2020, Appendix B; E22), or entering through an adaptive group norm (Dhariwal and
-//! Nichol 2021, §3; E23); and a dropout that draws its masks from a seeded generator.
-
-use std::sync::{Arc, Mutex};
+//! Nichol 2021, §3; E23). Its dropout is in `dropout.rs`, the down- and up-sampling between
+//! levels in `resample.rs`.
 
 use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
-use rand::Rng as _;
 
-use super::conv::{upsample_nearest, Conv, Conv1x1};
+use super::conv::{Conv, Conv1x1};
+use super::dropout::{shared_rng, Dropout, SharedRng};
 use super::init::linear;
-use super::norm::{silu, GroupNorm};
-use crate::rng::{seeded, Rng};
+use super::norm::{silu, GroupNorm, NormAct};
 use crate::Result;
-
-/// A generator shared by the dropout layers of one model.
-pub type SharedRng = Arc<Mutex<Rng>>;
-
-/// A new [`SharedRng`] seeded with `seed`.
-pub fn shared_rng(seed: u64) -> SharedRng {
-    Arc::new(Mutex::new(seeded(seed)))
-}
-
-/// Dropout (Srivastava et al. 2014) with probability `p`: in training each element is zeroed with
-/// probability `p` and the rest scaled by 1 / (1 - p), so the mean is unchanged; outside training
-/// it is the identity. The masks come from a seeded generator (candle's own cannot be seeded), so
-/// a training run repeats exactly.
-#[derive(Debug, Clone)]
-pub struct Dropout {
-    p: f64,
-    rng: SharedRng,
-}
-
-impl Dropout {
-    /// Dropout with probability `p` in [0, 1), masks drawn from `rng`.
-    pub fn new(p: f64, rng: SharedRng) -> Result<Self> {
-        if !(0.0..1.0).contains(&p) {
-            invalid!("dropout must be in [0, 1), got {p}");
-        }
-        Ok(Self { p, rng })
-    }
-
-    /// `x` unchanged unless `train` and p > 0; then x * mask / (1 - p), mask ~ Bernoulli(1 - p).
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if !train || self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = 1.0 - self.p;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { scale } else { 0.0 }).collect()
-        };
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok((x * mask)?)
-    }
-}
 
 /// Adaptive group norm (Dhariwal and Nichol 2021, §3; E23):
 ///
@@ -109,8 +64,8 @@ pub struct ResBlockConfig {
 /// How the embedding enters a [`ResBlock`].
 #[derive(Debug, Clone)]
 enum Conditioning {
-    /// h + Linear(SiLU(emb)), broadcast over H and W (Ho et al. 2020).
-    Add { proj: Linear, norm2: GroupNorm },
+    /// h + Linear(SiLU(emb)), broadcast over H and W (Ho et al. 2020), then SiLU(GroupNorm(.)).
+    Add { proj: Linear, norm2: NormAct },
     /// AdaGN at the second norm (Dhariwal and Nichol 2021).
     Adaptive(AdaGroupNorm),
 }
@@ -125,7 +80,7 @@ enum Conditioning {
 /// Parameters: `norm1`, `conv1`, `emb_proj` + `norm2` (or `ada_norm.{norm, proj}`), `conv2`, `skip`.
 #[derive(Debug, Clone)]
 pub struct ResBlock {
-    norm1: GroupNorm,
+    norm1: NormAct,
     conv1: Conv,
     conditioning: Conditioning,
     dropout: Dropout,
@@ -150,11 +105,11 @@ impl ResBlock {
         } else {
             Conditioning::Add {
                 proj: linear(emb_dim, c_out, vb.pp("emb_proj"))?,
-                norm2: GroupNorm::new(groups, c_out, vb.pp("norm2"))?,
+                norm2: NormAct::new(groups, c_out, vb.pp("norm2"))?,
             }
         };
         Ok(Self {
-            norm1: GroupNorm::new(groups, c_in, vb.pp("norm1"))?,
+            norm1: NormAct::new(groups, c_in, vb.pp("norm1"))?,
             conv1: Conv::new(c_in, c_out, 3, 1, vb.pp("conv1"))?,
             conditioning,
             dropout: Dropout::new(dropout, rng)?,
@@ -165,13 +120,15 @@ impl ResBlock {
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let a = self.norm1.forward_silu(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
+        let h = self.norm1.forward(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } => {
                 let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
-                norm2.forward_silu(&self.conv1.forward_shifted(&a, &e)?)? // SiLU(GroupNorm(conv1(a) + e))
+                let h = self.conv1.forward_add(&h, &e)?; // conv1(h) + e at every pixel, (B, C_out, H, W)
+                norm2.forward(&h)? // SiLU(GroupNorm(h))
             }
-            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&a)?, emb)?)?,
+            // SiLU(AdaGN(conv1(h), emb)), (B, C_out, H, W)
+            Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&h)?, emb)?)?,
         };
         let h = self.dropout.forward(&h, train)?;
         let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
@@ -180,40 +137,5 @@ impl ResBlock {
             None => x.clone(),
         };
         Ok((skip + h)?)
-    }
-}
-
-/// Halves the size: a 3x3 convolution with stride 2 (Ho et al. 2020). (B, C, H, W) -> (B, C, H/2, W/2).
-/// Parameter: `conv`.
-#[derive(Debug, Clone)]
-pub struct Downsample {
-    conv: Conv,
-}
-
-impl Downsample {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: Conv::new(channels, channels, 3, 2, vb.pp("conv"))? })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv.forward(x) // (B, C, H, W) -> (B, C, H/2, W/2)
-    }
-}
-
-/// Doubles the size: nearest-neighbour up-sampling, then a 3x3 convolution (Ho et al. 2020).
-/// (B, C, H, W) -> (B, C, 2H, 2W). Parameter: `conv`.
-#[derive(Debug, Clone)]
-pub struct Upsample {
-    conv: Conv,
-}
-
-impl Upsample {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { conv: Conv::new(channels, channels, 3, 1, vb.pp("conv"))? })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = upsample_nearest(x)?; // (B, C, H, W) -> (B, C, 2H, 2W)
-        self.conv.forward(&x)
     }
 }

@@ -1,28 +1,19 @@
-//! Convolutions and nearest-neighbour up-sampling, written so that their backward pass is fast on
-//! the CPU as well as their forward pass.
-//!
-//! candle 0.11.1 computes the input gradient of every `conv2d` with `conv_transpose2d`, a direct
-//! loop on the CPU. [`Conv`] runs its convolutions (stride 1 and 2) on the CPU in f32 through
-//! im2col and one matrix product instead, forward and backward ([`conv2d_im2col`], `conv_op.rs`);
-//! a 1x1 convolution is a matrix product outright ([`Conv1x1`]). [`upsample_nearest`] repeats
-//! pixels, with a backward pass that sums them, where `upsample_nearest2d`'s is a grouped
-//! convolution (and, in candle 0.11.1, overwrites rather than adds to the gradient of its input).
+//! The convolutions of the U-Net: [`Conv`] (3x3, stride 1 or 2) and [`Conv1x1`]. On the CPU in
+//! f32 both run through the engine's convolution ([`conv2d_im2col`]: im2col and one matrix
+//! product, forward and backward), elsewhere (a GPU, f64) through candle's `conv2d` and `matmul`.
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
-use super::conv_op::Conv2dOp;
+use super::cpu::{conv2d_im2col, on_cpu_f32};
 use super::init::pytorch_uniform;
-use super::kernels::on_cpu_f32;
-use super::upsample_op::Upsample2x;
 use crate::Result;
 
 /// A square `kernel` x `kernel` convolution with bias and padding `kernel / 2` (so a stride of 1
 /// keeps the size and a stride of 2 halves an even size). Parameters as PyTorch's
 /// `nn.Conv2d(in, out, kernel, stride, padding=kernel // 2)`: `weight` (out, in, k, k) and
-/// `bias` (out). On the CPU in f32 it runs through im2col and one matrix product, forward and
-/// backward ([`conv2d_im2col`]), instead of candle's tiled convolution and its `conv_transpose2d`
-/// loop; elsewhere (a GPU, f64) through candle's `conv2d`.
+/// `bias` (out). On the CPU in f32 it runs through [`conv2d_im2col`], elsewhere (a GPU, f64)
+/// through candle's `conv2d`: the same values up to rounding.
 #[derive(Debug, Clone)]
 pub struct Conv {
     weight: Tensor,
@@ -69,11 +60,12 @@ impl Conv {
     }
 
     /// The convolution plus `shift` (B, C_out), one value per image and output channel added at
-    /// every pixel: `forward(x) + shift` broadcast over H and W, which is how a residual block adds
-    /// its time embedding. On the CPU in f32 the shift joins the bias inside the operation (its
-    /// gradient is each image's row sums), instead of a (B, C_out, H, W) addition whose gradient
-    /// candle computes as a strided sum.
-    pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    /// every pixel: conv(x) + shift[:, :, None, None], which is how a residual block adds its
+    /// projected time embedding (Ho et al. 2020, E22). On the CPU in f32 the shift joins the bias
+    /// inside the convolution (its gradient is each image's row sums), instead of a
+    /// (B, C_out, H, W) addition whose gradient candle computes as a strided sum.
+    /// (B, C_in, H, W), (B, C_out) -> (B, C_out, H / stride, W / stride).
+    pub fn forward_add(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
         let (b, c_out) = (x.dim(0)?, self.bias.dim(0)?);
         if shift.dims() != [b, c_out] {
             invalid!("a convolution's shift must be (batch {b}, channels {c_out}), got {:?}", shift.dims());
@@ -86,27 +78,7 @@ impl Conv {
     }
 }
 
-/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` (O) if given (or
-/// (B, O): one per image and output channel, see [`Conv::forward_shifted`]), with
-/// `stride` and `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1),
-/// through im2col and matrix products forward and backward (`conv_op.rs`). CPU only, f32 or f64;
-/// the same values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` (plus the bias) up to
-/// rounding. [`Conv`] and [`Conv1x1`] use it on the CPU in f32.
-pub fn conv2d_im2col(
-    x: &Tensor,
-    kernel: &Tensor,
-    bias: Option<&Tensor>,
-    stride: usize,
-    padding: usize,
-) -> Result<Tensor> {
-    let bias = match bias {
-        Some(bias) => bias.contiguous()?,
-        None => Tensor::zeros(kernel.dim(0)?, kernel.dtype(), kernel.device())?,
-    };
-    Ok(x.contiguous()?.apply_op3(&kernel.contiguous()?, &bias, Conv2dOp { stride, padding })?)
-}
-
-/// A 1x1 convolution, y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o] at every pixel p, computed as
+/// A 1x1 convolution, `y[b, o, p] = sum_c W[o, c] x[b, c, p] + bias[o]` at every pixel p, computed as
 /// a matrix product (on the CPU in f32 through [`conv2d_im2col`], which uses the image itself as
 /// its column matrix). Parameters as PyTorch's `nn.Conv2d(in, out, 1)`: `weight`
 /// (out, in, 1, 1) and `bias` (out), PyTorch-initialised.
@@ -137,16 +109,4 @@ impl Conv1x1 {
         let y = weight.matmul(&x)?.broadcast_add(&self.bias.reshape((c_out, 1))?)?; // (B, C_out, HW)
         Ok(y.reshape((b, c_out, h, w))?)
     }
-}
-
-/// Nearest-neighbour up-sampling by 2, each pixel repeated in a 2x2 square (the same values as
-/// `upsample_nearest2d(2H, 2W)`), whose gradient is the sum over each square: on the CPU in f32
-/// a kernel of its own, elsewhere a broadcast. (B, C, H, W) -> (B, C, 2H, 2W).
-pub fn upsample_nearest(x: &Tensor) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    if on_cpu_f32(x) {
-        return Ok(x.contiguous()?.apply_op1(Upsample2x)?);
-    }
-    let x = x.reshape((b, c, h, 1, w, 1))?.broadcast_as((b, c, h, 2, w, 2))?; // (B, C, H, 2, W, 2)
-    Ok(x.reshape((b, c, 2 * h, 2 * w))?) // (B, C, 2H, 2W)
 }

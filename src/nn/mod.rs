@@ -1,14 +1,24 @@
 //! The networks eps_theta: a U-Net for images (Ho et al. 2020, Appendix B; E22, E23) and a small
 //! MLP for 2-D toy data, on candle, in f32, on whatever device the `VarBuilder` names.
 //!
-//! - [`embedding`]: the sinusoidal time embedding and its MLP, the class embedding;
-//! - [`blocks`]: residual block, adaptive group norm, dropout, down- and up-sampling;
+//! The layers, read top-down as the paper draws them:
+//!
+//! - [`unet`]: [`UNet`], levels of stages (`stage.rs`: a residual block, then attention where
+//!   the level has it) joined by skip connections; [`mlp`]: [`Mlp`];
+//! - [`blocks`]: the residual block and adaptive group norm; [`dropout`]: seeded dropout;
+//! - [`resample`]: down- and up-sampling between levels;
 //! - [`attention`]: multi-head self-attention over pixels;
-//! - [`conv`]: convolutions and up-sampling with a fast backward pass on the CPU;
-//! - [`norm`]: group norm and SiLU (with hand-written CPU kernels, `kernels.rs`);
+//! - [`embedding`]: the sinusoidal time embedding and its MLP, the class embedding;
+//! - [`conv`]: [`Conv`] and [`Conv1x1`]; [`norm`]: [`GroupNorm`], [`silu`], and [`NormAct`]
+//!   (the two in a row);
 //! - [`config`]: [`UNetConfig`], its checks and its parameter count in closed form;
-//! - [`unet`]: [`UNet`]; [`mlp`]: [`Mlp`];
 //! - [`init`]: PyTorch's default initialisation and a seeded `VarBuilder`.
+//!
+//! Below them, [`cpu`]: the CPU engine, hand-written operations with their backward passes
+//! (convolution through im2col and matrix products, group norm fused with SiLU, SiLU,
+//! up-sampling) that the layers of `conv` and `norm` and [`upsample_nearest`] call for f32
+//! tensors on the CPU, using candle's own operations elsewhere. Whether an operation runs fused is
+//! the layer's business: the blocks and the U-Net only call layers.
 //!
 //! Every piece can be built alone to look at its shapes:
 //!
@@ -32,30 +42,29 @@ pub mod attention;
 pub mod blocks;
 pub mod config;
 pub mod conv;
-mod conv_cols;
-mod conv_op;
+pub mod cpu;
+pub mod dropout;
 pub mod embedding;
 pub mod init;
-mod kernels;
-mod matmul;
 pub mod mlp;
 pub mod norm;
+pub mod resample;
 mod stage;
 pub mod unet;
-mod upsample_op;
-mod vector_math;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
 
 pub use attention::AttentionBlock;
-pub use blocks::{AdaGroupNorm, Downsample, Dropout, ResBlock, ResBlockConfig, Upsample};
+pub use blocks::{AdaGroupNorm, ResBlock, ResBlockConfig};
 pub use config::UNetConfig;
-pub use conv::{upsample_nearest, Conv, Conv1x1};
+pub use conv::{Conv, Conv1x1};
+pub use dropout::Dropout;
 pub use embedding::{timestep_embedding, ClassEmbedding, TimeEmbedding};
 pub use init::seeded_var_builder;
 pub use mlp::{Mlp, MlpConfig};
-pub use norm::{silu, GroupNorm};
+pub use norm::{silu, GroupNorm, NormAct};
+pub use resample::{upsample_nearest, Downsample, Upsample};
 pub use unet::UNet;
 
 use crate::Result;

@@ -1,19 +1,30 @@
 //! Group norm (Wu and He 2018) and SiLU (Elfwing et al. 2018), the normalisation and the
-//! non-linearity of every block, with fast CPU kernels ([`super::kernels`]) for training.
+//! non-linearity of every block, and [`NormAct`], the two in a row as every residual block has
+//! them. On the CPU in f32 they run through the engine's kernels (`cpu/`), elsewhere through
+//! candle's operations: the same values up to rounding.
 
 use candle_core::Tensor;
 use candle_nn::{Init, Module, VarBuilder};
 
-use super::kernels::{on_cpu_f32, GroupNormOp, Silu};
+use super::cpu::{self, on_cpu_f32};
 use crate::Result;
 
 /// Epsilon of every group norm (PyTorch's default).
 pub const GROUP_NORM_EPS: f64 = 1e-5;
 
 /// SiLU (swish), x s(x) with s the logistic function, element by element.
+///
+/// ```
+/// use ddpm::candle_core::{Device, Tensor};
+///
+/// let y = ddpm::nn::silu(&Tensor::new(&[0f32, 1.0], &Device::Cpu).unwrap()).unwrap();
+/// let y = y.to_vec1::<f32>().unwrap();
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6); // 1 s(1)
+/// ```
 pub fn silu(x: &Tensor) -> Result<Tensor> {
     if on_cpu_f32(x) {
-        Ok(x.contiguous()?.apply_op1(Silu)?)
+        Ok(cpu::silu(x)?)
     } else {
         Ok(x.silu()?)
     }
@@ -45,38 +56,59 @@ impl GroupNorm {
 
     /// (B, C, ...) -> (B, C, ...).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_op(x, false)
+        self.forward_then(x, false)
     }
 
-    /// SiLU(GroupNorm(x)), as the residual blocks use it: the same numbers as
-    /// `silu(&norm.forward(x)?)`; on the CPU in f32 one operation, which neither stores the
-    /// norm's output nor adds a node to the backward pass. (B, C, ...) -> (B, C, ...).
-    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_op(x, true)
-    }
-
-    fn forward_op(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
+    /// GroupNorm(x), then SiLU when `then_silu`: on the CPU in f32 one operation, which neither
+    /// stores the norm's output nor adds a node to the backward pass.
+    fn forward_then(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
         let channels = self.weight.dim(0)?;
         if x.rank() < 3 || x.dim(1)? != channels {
             invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims());
         }
         if on_cpu_f32(x) {
-            let op = GroupNormOp { groups: self.groups, eps: GROUP_NORM_EPS, silu: then_silu };
-            Ok(x.contiguous()?.apply_op3(&self.weight.contiguous()?, &self.bias.contiguous()?, op)?)
-        } else {
-            let norm = candle_nn::GroupNorm::new(
-                self.weight.clone(),
-                self.bias.clone(),
-                channels,
-                self.groups,
-                GROUP_NORM_EPS,
-            )?;
-            let y = norm.forward(x)?;
-            if then_silu {
-                silu(&y)
-            } else {
-                Ok(y)
-            }
+            return Ok(cpu::group_norm(x, &self.weight, &self.bias, self.groups, GROUP_NORM_EPS, then_silu)?);
         }
+        let norm =
+            candle_nn::GroupNorm::new(self.weight.clone(), self.bias.clone(), channels, self.groups, GROUP_NORM_EPS)?;
+        let y = norm.forward(x)?;
+        if then_silu {
+            silu(&y)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// SiLU(GroupNorm(x)): the normalisation and activation that open every residual block (Ho et
+/// al. 2020, E22). The same numbers as `silu(&norm.forward(x)?)`; on the CPU in f32 one
+/// operation. Parameters those of its [`GroupNorm`]: `weight` and `bias` (channels).
+///
+/// ```
+/// use ddpm::candle_core::{DType, Device, Tensor};
+/// use ddpm::candle_nn::VarMap;
+/// use ddpm::nn::{seeded_var_builder, NormAct};
+///
+/// let varmap = VarMap::new();
+/// let norm_act = NormAct::new(2, 4, seeded_var_builder(&varmap, 0, &Device::Cpu)).unwrap();
+/// let x = Tensor::ones((1, 4, 3, 3), DType::F32, &Device::Cpu).unwrap();
+/// // A constant input normalises to 0 (weight 1, bias 0), and SiLU(0) = 0.
+/// let y = norm_act.forward(&x).unwrap(); // (B, C, H, W) -> (B, C, H, W)
+/// assert!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == 0.0));
+/// ```
+#[derive(Debug, Clone)]
+pub struct NormAct {
+    norm: GroupNorm,
+}
+
+impl NormAct {
+    /// A group norm over `channels` channels in `groups` groups, then SiLU.
+    pub fn new(groups: usize, channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { norm: GroupNorm::new(groups, channels, vb)? })
+    }
+
+    /// (B, C, ...) -> (B, C, ...).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.norm.forward_then(x, true)
     }
 }

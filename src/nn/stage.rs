@@ -5,8 +5,9 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use super::attention::AttentionBlock;
-use super::blocks::{ResBlock, ResBlockConfig, SharedRng};
+use super::blocks::{ResBlock, ResBlockConfig};
 use super::config::UNetConfig;
+use super::dropout::SharedRng;
 use crate::Result;
 
 /// A residual block, followed by attention at the levels that have it.

@@ -6,12 +6,14 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::attention::AttentionBlock;
-use super::blocks::{shared_rng, Downsample, ResBlock, ResBlockConfig, SharedRng, Upsample};
+use super::blocks::{ResBlock, ResBlockConfig};
 use super::config::UNetConfig;
 use super::conv::Conv;
+use super::dropout::{shared_rng, SharedRng};
 use super::embedding::{ClassEmbedding, TimeEmbedding};
 use super::init::seeded_var_builder;
-use super::norm::GroupNorm;
+use super::norm::NormAct;
+use super::resample::{Downsample, Upsample};
 use super::stage::Stage;
 use crate::Result;
 
@@ -33,7 +35,7 @@ pub struct UNet {
     down: Vec<(Vec<Stage>, Option<Downsample>)>,
     mid: (Stage, ResBlock),
     up: Vec<(Vec<Stage>, Option<Upsample>)>,
-    norm_out: GroupNorm,
+    norm_out: NormAct,
     conv_out: Conv,
 }
 
@@ -132,7 +134,7 @@ impl UNet {
             down,
             mid,
             up,
-            norm_out: GroupNorm::new(cfg.groups, ch, vb.pp("norm_out"))?,
+            norm_out: NormAct::new(cfg.groups, ch, vb.pp("norm_out"))?,
             conv_out: Conv::zeros(ch, cfg.in_channels, 3, 1, vb.pp(Self::OUTPUT_LAYER))?,
         })
     }
@@ -160,7 +162,7 @@ impl UNet {
     /// (num_classes = "no class"), or None (every element "no class"; required for an
     /// unconditional model); `train` turns dropout on. Returns (B, C, H, W).
     pub fn forward(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        self.run(x, t, class, train, None)
+        self.forward_traced(x, t, class, train, None)
     }
 
     /// The forward pass of [`UNet::forward`] (dropout off) and the shape after every stage, in
@@ -171,11 +173,13 @@ impl UNet {
     /// block), `up.{level}.upsample`, and `conv_out` (B, C, H, W).
     pub fn trace(&self, x: &Tensor, t: &Tensor, class: Option<&Tensor>) -> Result<(Tensor, StageShapes)> {
         let mut shapes = Vec::new();
-        let out = self.run(x, t, class, false, Some(&mut shapes))?;
+        let out = self.forward_traced(x, t, class, false, Some(&mut shapes))?;
         Ok((out, shapes))
     }
 
-    fn run(
+    /// The forward pass of [`UNet::forward`], pushing each stage's name and output shape onto
+    /// `trace` when given ([`UNet::trace`]).
+    fn forward_traced(
         &self,
         x: &Tensor,
         t: &Tensor,
@@ -253,7 +257,7 @@ impl UNet {
             }
         }
 
-        let h = self.norm_out.forward_silu(&h)?; // SiLU(GroupNorm(h)), (B, ch, H, W)
+        let h = self.norm_out.forward(&h)?; // SiLU(GroupNorm(h)), (B, ch, H, W)
         let out = self.conv_out.forward(&h)?; // (B, ch, H, W) -> (B, C, H, W)
         note(&|| "conv_out".into(), &out);
         Ok(out)

@@ -1,15 +1,15 @@
 //! Nearest-neighbour up-sampling by 2 as one CPU operation with its backward pass written out
-//! (the U-Net's up-sampling, before its convolution; `conv.rs`).
+//! (behind [`crate::nn::upsample_nearest`], the U-Net's up-sampling before its convolution).
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernels::{values, with_values, CHUNK};
+use super::{values, with_values, CHUNK};
 
 /// Nearest-neighbour up-sampling by 2, (B, C, H, W) -> (B, C, 2H, 2W): each pixel repeated in a
 /// 2x2 square; the backward pass sums each square. (candle's gradient of the equivalent broadcast
 /// is a strided sum with a division per element.)
-pub(crate) struct Upsample2x;
+pub(super) struct Upsample2x;
 
 impl Upsample2x {
     /// (planes B C, H, W) of `shape`.
@@ -58,4 +58,10 @@ impl CustomOp1 for Upsample2x {
         })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
+}
+
+/// Each pixel of a non-empty f32 `x` (B, C, H, W) on the CPU repeated in a 2x2 square:
+/// [`Upsample2x`], (B, C, 2H, 2W).
+pub(crate) fn upsample2x(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(Upsample2x)
 }

@@ -1,87 +1,21 @@
-//! Hand-written CPU kernels, with their backward passes written out, for group norm and SiLU,
-//! two of the operations that dominate a U-Net training step (the convolution is in `conv_op.rs`).
+//! Group norm with a per-channel scale and shift as one CPU operation, optionally followed by
+//! SiLU, with its backward pass written out (behind [`crate::nn::GroupNorm`] and
+//! [`crate::nn::NormAct`]).
 //!
-//! candle 0.11.1 differentiates group norm and SiLU through the chain of small operations they are
-//! built from (about ten passes over the activations, many of them broadcast reductions). Here:
+//! Differentiated as candle composes it, a group norm is a chain of small operations (about ten
+//! passes over the activations, many of them broadcast reductions). Here:
 //!
 //! - group norm: one pass forward, two backward, with the textbook gradient
 //!   dx = (w / sigma) (g - mean(g) - x_hat mean(g x_hat)) over each group (per channel for g w);
-//! - SiLU: y = x s(x), dy/dx = s(x) (1 + x (1 - s(x))), s the logistic function;
 //! - group norm followed by SiLU, as every residual block has it, in one operation: the group
 //!   norm's output z is never stored; the backward pass recomputes it from x and the group's
 //!   statistics, turns g into g s(z) (1 + z (1 - s(z))), and goes on as the group norm's.
-//!
-//! They run only for contiguous f32 tensors on the CPU; elsewhere (a GPU, another dtype) the
-//! callers use candle's own operations, which give the same numbers (checked in `tests/nn.rs`).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::vector_math::{lane_sum, sigmoid};
-
-/// Values one rayon task of an element-wise kernel handles.
-pub(super) const CHUNK: usize = 16 * 1024;
-
-/// Whether the hand-written kernels apply to `x`: f32 on the CPU, not empty.
-pub(crate) fn on_cpu_f32(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && x.elem_count() > 0
-}
-
-/// The values of a contiguous CPU storage.
-pub(super) fn values<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&T::cpu_storage_as_slice(s)?[start..end]),
-        None => candle_core::bail!("the ddpm CPU kernels need contiguous input"),
-    }
-}
-
-/// Runs `f` on the values of a CPU tensor (copied only if not contiguous).
-pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => Ok(f(values(s, layout)?)),
-        _ => candle_core::bail!("the ddpm CPU kernels run on the CPU only"),
-    }
-}
-
-/// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
-pub(crate) struct Silu;
-
-impl CustomOp1 for Silu {
-    fn name(&self) -> &'static str {
-        "ddpm-silu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = values::<f32>(s, l)?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
-            for (y, &x) in ys.iter_mut().zip(xs) {
-                *y = x * sigmoid(x);
-            }
-        });
-        Ok((CpuStorage::F32(y), l.shape().clone()))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let dx = with_values(arg, |x: &[f32]| {
-            with_values(grad, |g: &[f32]| {
-                let mut dx = vec![0f32; x.len()];
-                dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))).for_each(
-                    |(ds, (xs, gs))| {
-                        for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
-                            let s = sigmoid(x);
-                            *d = g * s * (1.0 + x * (1.0 - s));
-                        }
-                    },
-                );
-                dx
-            })
-        })??;
-        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
-    }
-}
+use super::{values, with_values};
 
 /// One group of one batch element in the group norm's backward pass: its values, their mean and
 /// 1/sqrt(var + eps) (computed once for both steps of the fused operation), its first channel and
@@ -97,7 +31,7 @@ struct Group<'a> {
 /// Group norm with a per-channel scale and shift: (x, weight, bias) -> y, x of shape (B, C, ...),
 /// followed by SiLU when `silu`. One rayon task per group of one batch element, forward and
 /// backward.
-pub(crate) struct GroupNormOp {
+pub(super) struct GroupNormOp {
     pub groups: usize,
     pub eps: f64,
     pub silu: bool,
@@ -247,4 +181,19 @@ impl CustomOp3 for GroupNormOp {
             Some(Tensor::from_vec(to_f32(db), c, dev)?),
         ))
     }
+}
+
+/// SiLU(GroupNorm(x)) when `then_silu`, else GroupNorm(x), for contiguous f32 `x` (B, C, ...),
+/// `weight` and `bias` (C) on the CPU: [`GroupNormOp`]. The same values as candle's
+/// `candle_nn::GroupNorm` (then `silu`) up to rounding.
+pub(crate) fn group_norm(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    groups: usize,
+    eps: f64,
+    then_silu: bool,
+) -> candle_core::Result<Tensor> {
+    let op = GroupNormOp { groups, eps, silu: then_silu };
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
 }

@@ -1,6 +1,7 @@
 //! Element-wise arithmetic written so that loops over it compile to vector instructions, for the
-//! CPU kernels (`kernels.rs`, `conv_op.rs`): sums in interleaved partial sums instead of one chain
-//! of dependent additions, and an exp (so a logistic function) without a library call per value.
+//! CPU kernels (`group_norm.rs`, `silu.rs`, `conv_op.rs`): sums in interleaved partial sums
+//! instead of one chain of dependent additions, and an exp (so a logistic function) without a
+//! library call per value.
 
 use candle_core::WithDType;
 

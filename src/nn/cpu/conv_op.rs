@@ -1,6 +1,6 @@
-//! The CPU convolution behind [`super::Conv`]: im2col and a matrix product forward, and both
-//! gradients as matrix products, for any stride and padding (f32 or f64, contiguous inputs),
-//! one image at a time.
+//! The CPU convolution behind [`crate::nn::Conv`] and [`crate::nn::Conv1x1`]: im2col and a
+//! matrix product forward, and both gradients as matrix products, for any stride and padding
+//! (f32 or f64, contiguous inputs), one image at a time.
 //!
 //! For x of shape (B, C, H, W), a kernel K of shape (O, C, k, k), stride s and padding p, the
 //! output has Ho = (H + 2p - k) / s + 1 rows (Wo likewise) and
@@ -19,8 +19,8 @@
 //! - input gradient: dX_b = K^T G_b, and dx_b = col2im(dX_b), each entry added back to the pixel
 //!   it was copied from (col2im is the adjoint of im2col).
 //!
-//! candle 0.11.1 computes the input gradient of its `conv2d` with `conv_transpose2d`, a direct
-//! loop on the CPU; here all three are products through the `gemm` crate, candle's own. Images
+//! candle computes the input gradient of its `conv2d` with `conv_transpose2d`, a direct loop on
+//! the CPU; here all three are products through the `gemm` crate, candle's own. Images
 //! are spread over rayon's global pool (the one candle uses); each task reuses one column matrix
 //! (C k k x Ho Wo values, small enough to stay in cache) for all its images, so no temporary the
 //! size of the batch is allocated, zeroed by the kernel page by page, or transposed. The kernel
@@ -36,9 +36,9 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 use super::conv_cols::{col2im, im2col, Geometry};
-use super::kernels::{values, with_values};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::vector_math::sum;
+use super::{values, with_values};
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -184,7 +184,7 @@ fn backward_tensors<T: WithDType>(
 /// `x.apply_op3(&kernel, &bias, Conv2dOp { stride, padding })` for x (B, C, H, W), kernel
 /// (O, C, k, k) and bias (O) or (B, O), all contiguous.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Conv2dOp {
+pub(super) struct Conv2dOp {
     pub stride: usize,
     pub padding: usize,
 }
@@ -242,4 +242,34 @@ impl CustomOp3 for Conv2dOp {
             dtype => candle_core::bail!("ddpm-conv2d: expected f32 or f64, got {dtype:?}"),
         }
     }
+}
+
+/// The convolution of `x` (B, C, H, W) with `kernel` (O, C, k, k), plus `bias` if given (O, one
+/// per output channel, or (B, O), one per image and output channel), with `stride` and
+/// `padding`: (B, O, (H + 2 padding - k) / stride + 1, (W + 2 padding - k) / stride + 1), through
+/// im2col and matrix products forward and backward (`Conv2dOp`). CPU only, f32 or f64; the same
+/// values as candle's `x.conv2d(kernel, padding, stride, 1, 1)` (plus the bias) up to rounding.
+/// [`crate::nn::Conv`] and [`crate::nn::Conv1x1`] use it on the CPU in f32.
+///
+/// ```
+/// use ddpm::candle_core::{Device, Tensor};
+///
+/// let x = Tensor::ones((1, 2, 4, 4), ddpm::candle_core::DType::F32, &Device::Cpu).unwrap();
+/// let kernel = Tensor::ones((3, 2, 3, 3), ddpm::candle_core::DType::F32, &Device::Cpu).unwrap();
+/// let y = ddpm::nn::cpu::conv2d_im2col(&x, &kernel, None, 2, 1).unwrap(); // (1, 3, 2, 2)
+/// // The top-left output sees a 2x2 corner of each of the 2 channels: 8 ones.
+/// assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0], 8.0);
+/// ```
+pub fn conv2d_im2col(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> crate::Result<Tensor> {
+    let bias = match bias {
+        Some(bias) => bias.contiguous()?,
+        None => Tensor::zeros(kernel.dim(0)?, kernel.dtype(), kernel.device())?,
+    };
+    Ok(x.contiguous()?.apply_op3(&kernel.contiguous()?, &bias, Conv2dOp { stride, padding })?)
 }

@@ -1,0 +1,64 @@
+//! The CPU engine behind the layers: hand-written operations, each with its backward pass written
+//! out, for the few that dominate a U-Net training step on the CPU. The layers ([`super::Conv`],
+//! [`super::Conv1x1`], [`super::GroupNorm`], [`super::NormAct`], [`super::silu`],
+//! [`super::upsample_nearest`]) call them for f32 tensors on the CPU (`on_cpu_f32`) and candle's
+//! own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
+//! `tests/nn.rs` and `tests/conv_op.rs`; `tests/nn_bits.rs` pins their exact bits).
+//!
+//! Why: differentiated as candle composes them, these operations are chains of small passes over
+//! the activations, many of them broadcast reductions or strided sums, and candle's input gradient
+//! of a convolution is `conv_transpose2d`, a direct loop on the CPU. Here:
+//!
+//! - `conv_op`: convolution (any stride and padding) through im2col (`conv_cols`) and one
+//!   matrix product (`matmul`, the `gemm` crate) forward, both gradients as matrix products; its
+//!   bias may be one per image and channel, which is how a residual block adds its time embedding;
+//! - `group_norm`: group norm, optionally followed by SiLU in the same operation (the norm's
+//!   output is then never stored);
+//! - `silu`: SiLU with a one-pass backward;
+//! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
+//! - `vector_math`: the sums and the exp written so that their loops compile to vector
+//!   instructions.
+//!
+//! Every operation spreads its work over rayon's global pool (the one candle uses) and sums in a
+//! fixed order: the same numbers whatever the number of threads.
+
+mod conv_cols;
+mod conv_op;
+mod group_norm;
+mod matmul;
+mod silu;
+mod upsample;
+mod vector_math;
+
+use candle_core::{CpuStorage, DType, Layout, Storage, Tensor, WithDType};
+
+pub use conv_op::conv2d_im2col;
+pub(crate) use group_norm::group_norm;
+pub(crate) use silu::silu;
+pub(crate) use upsample::upsample2x;
+
+/// Values one rayon task of an element-wise kernel handles.
+pub(super) const CHUNK: usize = 16 * 1024;
+
+/// Whether the hand-written kernels apply to `x`: f32 on the CPU, not empty.
+pub(crate) fn on_cpu_f32(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && x.elem_count() > 0
+}
+
+/// The values of a contiguous CPU storage.
+pub(super) fn values<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&T::cpu_storage_as_slice(s)?[start..end]),
+        None => candle_core::bail!("the ddpm CPU kernels need contiguous input"),
+    }
+}
+
+/// Runs `f` on the values of a CPU tensor (copied only if not contiguous).
+pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => Ok(f(values(s, layout)?)),
+        _ => candle_core::bail!("the ddpm CPU kernels run on the CPU only"),
+    }
+}

@@ -1,0 +1,148 @@
+//! The exact bits of the networks' arithmetic on the CPU: a guard that reorganising the layers and
+//! the CPU engine behind them (src/nn) changes no floating-point operation.
+//!
+//! The expected digests were printed by this test run on the layout in which the CPU kernels sat
+//! beside the layers (src/nn/conv_op.rs, kernels.rs, ...), before they moved under src/nn/cpu/:
+//! the numbers of the layout every earlier training run used. Training and sampling must repeat
+//! bit for bit (a run's loss.csv is compared step for step), so a change of one ulp anywhere in a
+//! forward or backward pass fails here.
+
+use ddpm::candle_core::backprop::GradStore;
+use ddpm::candle_core::{Device, Tensor, Var};
+use ddpm::candle_nn::VarMap;
+use ddpm::nn::{Mlp, MlpConfig, UNet, UNetConfig};
+use ddpm::rng::{normal_vec, seeded, Rng};
+use sha2::{Digest, Sha256};
+
+const SEED: u64 = 20200619;
+
+/// N(0, 1) draws from a seeded generator, as an f32 tensor.
+fn randn(rng: &mut Rng, shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    let values: Vec<f32> = normal_vec(rng, n).into_iter().map(|v| v as f32).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+/// SHA-256 of the f32 bits of `t` in row-major order, as hex.
+fn digest(t: &Tensor) -> String {
+    let values: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+    let mut hasher = Sha256::new();
+    for v in values {
+        hasher.update(v.to_bits().to_le_bytes());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sorted (name, var) pairs: a HashMap's order is not fixed.
+fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    let mut vars: Vec<(String, Var)> =
+        varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// SHA-256 over every variable's gradient, in the order of the variables' names (name, then bits).
+fn gradients_digest(varmap: &VarMap, grads: &GradStore) -> String {
+    let mut hasher = Sha256::new();
+    for (name, var) in sorted_vars(varmap) {
+        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        hasher.update(name.as_bytes());
+        hasher.update(digest(g).as_bytes());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// (output digest, conv_in.weight gradient digest, all gradients digest) of one training forward
+/// and backward pass of `cfg` with seeded weights (the zero-initialised last layer drawn too) on a
+/// seeded batch of 3.
+fn unet_digests(cfg: &UNetConfig) -> (String, String, String) {
+    let mut rng = seeded(SEED);
+    let (model, mut varmap) = UNet::new_seeded(cfg, &Device::Cpu, SEED).unwrap();
+    let shape = varmap.data().lock().unwrap()["conv_out.weight"].shape().clone();
+    varmap.set_one("conv_out.weight", (randn(&mut rng, shape.dims()) * 0.1).unwrap()).unwrap();
+    let b = 3;
+    let x = randn(&mut rng, &[b, cfg.in_channels, cfg.image_size, cfg.image_size]);
+    let t = Tensor::from_vec(vec![1u32, 500, 1000], b, &Device::Cpu).unwrap();
+    let class = cfg
+        .num_classes
+        .map(|n| Tensor::from_vec((0..b as u32).map(|i| i % n as u32).collect(), b, &Device::Cpu).unwrap());
+    let eps = randn(&mut rng, &[b, cfg.in_channels, cfg.image_size, cfg.image_size]);
+    let out = model.forward(&x, &t, class.as_ref(), true).unwrap();
+    let loss = (&out - &eps).unwrap().sqr().unwrap().mean_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let conv_in = sorted_vars(&varmap).into_iter().find(|(n, _)| n == "conv_in.weight").unwrap().1;
+    let conv_in_grad = digest(grads.get(conv_in.as_tensor()).unwrap());
+    (digest(&out), conv_in_grad, gradients_digest(&varmap, &grads))
+}
+
+/// Ho et al.'s conditioning (the embedding added through the first convolution's bias, the fused
+/// group norm + SiLU), attention at 8x8 and in the middle, dropout in training, 16x16 grey.
+fn added_embedding() -> UNetConfig {
+    UNetConfig { attention_resolutions: vec![8], dropout: 0.1, blocks_per_level: 2, ..UNetConfig::tiny(16) }
+}
+
+/// Adaptive group norm, 10 classes, attention at 4x4, dropout, 8x8 colour.
+fn adaptive() -> UNetConfig {
+    UNetConfig {
+        in_channels: 3,
+        channel_mults: vec![1, 2],
+        attention_resolutions: vec![4],
+        num_classes: Some(10),
+        image_size: 8,
+        adaptive_norm: true,
+        dropout: 0.1,
+        ..UNetConfig::tiny(16)
+    }
+}
+
+fn check(label: &str, got: (String, String, String), expected: [&str; 3]) {
+    assert_eq!(got.0, expected[0], "{label}: the output's bits changed");
+    assert_eq!(got.1, expected[1], "{label}: the gradient of conv_in.weight changed");
+    assert_eq!(got.2, expected[2], "{label}: some parameter's gradient changed");
+}
+
+#[test]
+fn unet_forward_and_backward_bits_are_unchanged() {
+    let (added, ada) = (unet_digests(&added_embedding()), unet_digests(&adaptive()));
+    println!("added embedding: {added:#?}\nadaptive norm: {ada:#?}");
+    let added_expected = [
+        "40c880ed6763cecf2bf4b901fbf74c68dc2d3b6f483460cc444142aa2afae03f",
+        "7f79be97920d80a75929a5fed15c6ea22c04891b2268a7b9e77ad8220e4cb548",
+        "9951e29de6e5d4d1b7bff15b974b53733f9a11bdb446024b29c8f42e1e041df2",
+    ];
+    let ada_expected = [
+        "ebadc80f58aa9781f2dec1545376a6b31a70b1d247c32b1e83ebaf1615c979c9",
+        "4d78f00a43704ac3813e0aa3345faedf3fa1b910bf60c48e0476fe1bcf3e5f3d",
+        "1ddd54d3cd8dd68fb59820bac226f127065ce5b964a2aaebba8f7df698050e23",
+    ];
+    check("added embedding", added, added_expected);
+    check("adaptive norm", ada, ada_expected);
+}
+
+#[test]
+fn mlp_forward_and_backward_bits_are_unchanged() {
+    let mut rng = seeded(SEED);
+    let cfg = MlpConfig::default();
+    let (model, mut varmap) = Mlp::new_seeded(&cfg, &Device::Cpu, SEED).unwrap();
+    for (name, var) in sorted_vars(&varmap) {
+        if var.as_tensor().sum_all().unwrap().to_scalar::<f32>().unwrap() == 0.0 {
+            let value = (randn(&mut rng, var.dims()) * 0.1).unwrap();
+            varmap.set_one(&name, value).unwrap();
+        }
+    }
+    let x = randn(&mut rng, &[5, 2]);
+    let t = Tensor::from_vec(vec![1u32, 10, 100, 400, 1000], 5, &Device::Cpu).unwrap();
+    let out = model.forward(&x, &t).unwrap();
+    let loss = out.sqr().unwrap().mean_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let got = (digest(&out), gradients_digest(&varmap, &grads));
+    println!("mlp: [\"{}\", \"{}\"]", got.0, got.1);
+    assert_eq!(
+        got.0, "d6d9a0f08bbdde261bff902f28235793a4a8442a0f2fa2647a9ed18eaac96b86",
+        "the MLP's output bits changed"
+    );
+    assert_eq!(
+        got.1, "9108660f76712b3e4ed4f36023d33dd51a4f388810874432b3a8d5d8bb0f2ab7",
+        "some MLP parameter's gradient changed"
+    );
+}
