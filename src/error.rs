@@ -66,11 +66,16 @@ pub enum Error {
         kept: Option<(PathBuf, usize)>,
     },
     /// A run folder that another process is training: one process at a time.
-    #[error("{} is being trained by process {pid}; wait for it to finish or stop it", dir.display())]
+    #[error(
+        "{} is being trained by {}; one process at a time: wait for it to finish or stop it",
+        dir.display(),
+        pid.map_or("another process".to_string(), |pid| format!("process {pid}"))
+    )]
     Busy {
         dir: PathBuf,
-        /// The process holding the folder's lock, as it wrote into the lock file (0 if unknown).
-        pid: u32,
+        /// The process holding the folder's lock, as it wrote into the lock file (None if it
+        /// has not written it yet).
+        pid: Option<u32>,
     },
     /// A fault of this crate rather than of its input (a poisoned lock, a broken invariant).
     #[error("internal error in ddpm: {0}")]

@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use ddpm::device::{describe, select, DeviceChoice, Precision};
 use ddpm::display::{grid, strip, Scatter};
 use ddpm::posterior::ReverseVar;
-use ddpm::run::{self, Model};
+use ddpm::run::{Model, Run};
 use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig, Sampler};
 use ddpm::Result;
 
@@ -71,7 +71,8 @@ pub struct SampleArgs {
 pub fn sample(args: SampleArgs) -> Result<()> {
     let device = select(args.device.parse::<DeviceChoice>()?)?;
     let dtype = args.dtype.parse::<Precision>()?.dtype_on(&device)?;
-    let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
+    let run = Run::open(&args.run)?;
+    let (model, spec, meta) = (run.model_as(&device, dtype)?, run.spec().clone(), run.checkpoint().clone());
     let schedule = spec.schedule.build()?;
     if args.n == 0 || args.batch == 0 {
         ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);
