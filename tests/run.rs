@@ -253,20 +253,26 @@ fn without_its_train_state_a_resumed_run_restarts_adamw_and_says_so() {
 
 #[test]
 fn an_open_run_reads_checkpoint_json_once() {
-    let (dir, spec, model) = trained(20);
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, model) = toy_spec(20);
+    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     let run = Run::open(dir.path()).unwrap();
     let before = output_of(dir.path());
     // Every method reads the files of the save that checkpoint.json named when the run was
-    // opened, and never checkpoint.json again: without it they all still work.
+    // opened (or that the training wrote), and never checkpoint.json again: without it they
+    // all still work.
     std::fs::remove_file(dir.path().join(ddpm::checkpoint::META_FILE)).unwrap();
-    assert_eq!((run.step(), run.spec(), run.model_spec()), (20, &spec, &model));
-    assert_eq!(run.weights(&Device::Cpu).unwrap().len(), run.ema(&Device::Cpu).unwrap().len());
-    assert_eq!(run.train_state(&Device::Cpu).unwrap().expect("the state of step 20").step, 20);
-    assert_eq!(run.loss_history().unwrap().iter().map(|&(s, _)| s).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
-    let x = Tensor::new(&[[0.3f32, -0.2], [0.9, 0.1]], &Device::Cpu).unwrap();
-    let t = Tensor::new(&[10u32, 700], &Device::Cpu).unwrap();
-    let eps = run.model(&Device::Cpu).unwrap().eps_theta(&x, &t, None, false).unwrap();
-    assert_eq!(eps.flatten_all().unwrap().to_vec1::<f32>().unwrap(), before);
+    for run in [&run, &report.run] {
+        assert_eq!((run.step(), run.spec(), run.model_spec()), (20, &spec, &model));
+        assert_eq!(run.weights(&Device::Cpu).unwrap().len(), run.ema(&Device::Cpu).unwrap().len());
+        assert_eq!(run.train_state(&Device::Cpu).unwrap().expect("the state of step 20").step, 20);
+        let steps: Vec<usize> = run.loss_history().unwrap().iter().map(|&(s, _)| s).collect();
+        assert_eq!(steps, (1..=20).collect::<Vec<_>>());
+        let x = Tensor::new(&[[0.3f32, -0.2], [0.9, 0.1]], &Device::Cpu).unwrap();
+        let t = Tensor::new(&[10u32, 700], &Device::Cpu).unwrap();
+        let eps = run.model(&Device::Cpu).unwrap().eps_theta(&x, &t, None, false).unwrap();
+        assert_eq!(eps.flatten_all().unwrap().to_vec1::<f32>().unwrap(), before);
+    }
     // Opening it again now finds no checkpoint, and says so.
     let m = Run::open(dir.path()).unwrap_err().to_string();
     assert!(m.contains("checkpoint.json") && m.contains("no checkpoint"), "{m}");

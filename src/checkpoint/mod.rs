@@ -108,7 +108,7 @@ impl Checkpoint {
     /// A checkpoint's metadata from any serialisable model and training configurations.
     pub fn new(step: u64, seed: u64, model: &impl Serialize, training: &impl Serialize) -> Result<Self> {
         let json = |what: &str, value: serde_json::Result<Value>| {
-            value.map_err(|e| Error::Invalid(format!("cannot write the {what} config as JSON: {e}")))
+            value.map_err(|e| Error::Internal(format!("cannot write the {what} config as JSON: {e}")))
         };
         Ok(Checkpoint {
             step,
@@ -163,14 +163,17 @@ impl NamedTensors for BTreeMap<String, Tensor> {
 /// see the [module docs](self) for the order of the steps and what a crash leaves.
 /// Creates `dir` if it is missing; replaces the checkpoint already there.
 ///
-/// The EMA must have the same tensor names and shapes as the weights.
+/// The EMA must have the same tensor names and shapes as the weights. Returns the
+/// checkpoint.json written, with which [`read_weights`] and [`read_ema`] read this save back
+/// without reading checkpoint.json.
 pub fn save(
     dir: impl AsRef<Path>,
     meta: &Checkpoint,
     weights: &dyn NamedTensors,
     ema: Option<&dyn NamedTensors>,
-) -> Result<()> {
-    save::save_until(dir.as_ref(), meta, weights, ema, None).map(|_| ())
+) -> Result<Manifest> {
+    save::save_until(dir.as_ref(), meta, weights, ema, None)?
+        .ok_or_else(|| Error::Internal("a save without a stop returned before its end".into()))
 }
 
 /// For tests of atomicity: [`save`] that stops, as if the process died, before its step
@@ -183,7 +186,7 @@ pub fn save_interrupted(
     ema: Option<&dyn NamedTensors>,
     ops: usize,
 ) -> Result<bool> {
-    save::save_until(dir.as_ref(), meta, weights, ema, Some(ops))
+    save::save_until(dir.as_ref(), meta, weights, ema, Some(ops)).map(|manifest| manifest.is_some())
 }
 
 /// Tensors by name, as [`load`] returns them.

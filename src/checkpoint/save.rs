@@ -19,11 +19,12 @@ pub(super) fn save_until(
     weights: &dyn NamedTensors,
     ema: Option<&dyn NamedTensors>,
     stop_before: Option<usize>,
-) -> Result<bool> {
+) -> Result<Option<Manifest>> {
     let weights = weights.named_tensors();
     let ema = ema.map(|e| e.named_tensors());
     check_names(&weights, ema.as_ref())?;
     let save_id = new_save_id(meta.step);
+    // The checkpoint.json of this save, returned when it has committed.
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         save_id: save_id.clone(),
@@ -48,7 +49,7 @@ pub(super) fn save_until(
     recover(dir, read_manifest(dir).ok().flatten().as_ref())?;
     for (i, op) in plan(dir, new).iter().enumerate() {
         if stop_before == Some(i) {
-            return Ok(false);
+            return Ok(None);
         }
         if let Err(e) = op.run() {
             // Best effort: back to one complete checkpoint, whichever checkpoint.json now says.
@@ -56,7 +57,7 @@ pub(super) fn save_until(
             return Err(e);
         }
     }
-    Ok(true)
+    Ok(Some(manifest))
 }
 
 /// Checks the tensor names (safetensors reserves `__metadata__`) and that the EMA matches.

@@ -45,10 +45,15 @@ impl Run {
     pub fn open_if_any(dir: impl AsRef<Path>) -> Result<Option<Run>> {
         let dir = dir.as_ref();
         let Some(manifest) = Manifest::read(dir)? else { return Ok(None) };
+        Run::of(dir, manifest).map(Some)
+    }
+
+    /// The run in `dir` whose checkpoint.json is `manifest` (already read, or just written).
+    pub(super) fn of(dir: &Path, manifest: Manifest) -> Result<Run> {
         let checkpoint = manifest.checkpoint();
         let spec: RunSpec = checkpoint.training_config()?;
         let model: ModelSpec = checkpoint.model_config()?;
-        Ok(Some(Run { dir: dir.to_path_buf(), manifest, checkpoint, spec, model }))
+        Ok(Run { dir: dir.to_path_buf(), manifest, checkpoint, spec, model })
     }
 
     /// The folder.

@@ -74,6 +74,8 @@ pub struct RunReport {
     pub resumed_exactly: Option<bool>,
     /// Wall time of this call.
     pub seconds: f64,
+    /// The run folder as its last checkpoint left it.
+    pub run: Run,
 }
 
 impl Run {
@@ -136,13 +138,15 @@ impl Run {
         let save = |trainer: &Trainer<Model>| save_checkpoint(out, spec, model, trainer);
         let mut interrupted = false;
         let mut last_saved = existing.as_ref().map_or(0, |run| run.step() as usize);
+        // The run as the last save left it: no need to read checkpoint.json back.
+        let mut saved = existing;
         let csv = out.join(LOSS_FILE);
         let result = trainer.train_with(&data, device, Some(&csv), options.progress, |trainer, stats| {
             let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let due = spec.checkpoint_every > 0 && stats.step % spec.checkpoint_every == 0;
             let saving = stop || due || stats.step == spec.train.steps;
             if saving {
-                save(trainer)?;
+                saved = Some(save(trainer)?);
                 last_saved = stats.step;
             }
             interrupted = stop;
@@ -159,13 +163,14 @@ impl Run {
             }
             e => e,
         })?;
-        if last_saved < trainer.step() {
-            save(&trainer)?;
+        if last_saved < trainer.step() || saved.is_none() {
+            saved = Some(save(&trainer)?);
             last_saved = trainer.step();
         }
+        let run = saved.ok_or_else(|| Error::Internal("a run ended without a checkpoint".into()))?;
         let end = if interrupted { RunEnd::Interrupted } else { RunEnd::Finished };
         let seconds = start.elapsed().as_secs_f64();
-        Ok(RunReport { first_step, last_step: last_saved, losses, end, resumed_exactly, seconds })
+        Ok(RunReport { first_step, last_step: last_saved, losses, end, resumed_exactly, seconds, run })
     }
 
     /// The run in `dir` as `spec` describes it, trained first where it is missing or shorter
@@ -195,15 +200,16 @@ impl Run {
                 return Ok(run);
             }
         }
-        Run::train(dir, spec, model, device, &RunOptions { resume: true, progress, ..Default::default() })?;
-        Run::open(dir)
+        let options = RunOptions { resume: true, progress, ..Default::default() };
+        Ok(Run::train(dir, spec, model, device, &options)?.run)
     }
 }
 
 /// Saves the trainer's state, then its weights and EMA with the run's spec, each atomically
-/// (the state is used on resume only if it has the checkpoint's step).
-fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, trainer: &Trainer<M>) -> Result<()> {
+/// (the state is used on resume only if it has the checkpoint's step); the run as saved.
+fn save_checkpoint<M: EpsModel>(out: &Path, spec: &RunSpec, model: &ModelSpec, trainer: &Trainer<M>) -> Result<Run> {
     checkpoint::save_train_state(out, &trainer.state())?; // creates `out` if missing
     let meta = Checkpoint::new(trainer.step() as u64, spec.train.seed, model, spec)?;
-    checkpoint::save(out, &meta, trainer.varmap(), Some(&trainer.ema().tensors()))
+    let manifest = checkpoint::save(out, &meta, trainer.varmap(), Some(&trainer.ema().tensors()))?;
+    Run::of(out, manifest)
 }
