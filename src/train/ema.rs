@@ -117,7 +117,7 @@ impl Ema {
 
 fn check_decay(decay: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&decay) {
-        invalid!("ema decay must be in [0, 1], got {decay}");
+        return Err(crate::Error::out_of_range("ema decay", decay, "in [0, 1]"));
     }
     Ok(())
 }
