@@ -11,9 +11,17 @@
 //!                         exactly (optional; written by `ddpm::run`, see [`TrainState`])
 //! ```
 //!
-//! The tensor files are plain safetensors, so Python reads them with
-//! `safetensors.numpy.load_file("runs/NAME/weights.safetensors")`; their header's metadata holds
-//! `ddpm_save_id` and `ddpm_step`.
+//! The tensor files are plain safetensors, written and read with the `safetensors` crate, so
+//! Python reads them with `safetensors.numpy.load_file("runs/NAME/weights.safetensors")`; their
+//! header's metadata holds `ddpm_save_id` and `ddpm_step`.
+//!
+//! # Reading
+//!
+//! [`Manifest::read`] reads checkpoint.json once; [`read_weights`], [`read_ema`] and
+//! [`read_train_state`] then read the files of that save without reading it again (what
+//! `ddpm::run::Run` does), and refuse tensors holding NaN or infinity, naming the tensor and
+//! the file ([`crate::Error::NotFinite`]): no network can be built from them. [`load`] and
+//! [`load_into`] read checkpoint.json and the files together and give back every bit as saved.
 //!
 //! # A save is atomic
 //!
@@ -42,7 +50,8 @@
 //! A reader never mixes files of two saves; it never sees a half-written file, since every
 //! rename replaces a complete, fsync'd file. The next [`save`] first removes temporary files and
 //! puts back `.prev` files that belong to the committed checkpoint.json, so the previous
-//! checkpoint survives a second crash too. One process at a time may save into a folder.
+//! checkpoint survives a second crash too. One process at a time may save into a folder
+//! (`ddpm::run::Run::train` holds a lock on it while it trains).
 //!
 //! ```
 //! use ddpm::candle_core::{DType, Device};
