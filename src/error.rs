@@ -36,8 +36,8 @@ pub enum Error {
     Format { path: PathBuf, message: String },
     /// A tensor of a weights file holds NaN or infinity: a network built from it would give NaN.
     #[error(
-        "{path}: tensor `{tensor}` holds {count} NaN or infinite value(s): these weights cannot be used \
-         (a run that diverged? resume from an earlier checkpoint or train again)"
+        "{path}: tensor `{tensor}` holds {count} NaN or infinite value(s): a network built from it would \
+         give NaN (a damaged file, or one saved by a run that diverged: train it again)"
     )]
     NotFinite {
         path: PathBuf,
