@@ -12,21 +12,9 @@ use ddpm::nn::EpsModel;
 use ddpm::run::{DataSpec, ModelSpec, Run, RunEnd, RunOptions, RunSpec, LOCK_FILE, LOSS_FILE};
 use ddpm::Error;
 
-/// `Run::train` under the name the tests below grew up with.
-fn train_run(
-    dir: &Path,
-    spec: &RunSpec,
-    model: &ModelSpec,
-    device: &Device,
-    options: &RunOptions,
-) -> ddpm::Result<ddpm::run::RunReport> {
-    Run::train(dir, spec, model, device, options)
-}
-
-/// The run in `dir`, opened, and its network with the EMA weights.
-fn load_model(dir: &Path, device: &Device) -> ddpm::Result<(ddpm::run::Model, RunSpec, ddpm::checkpoint::Checkpoint)> {
-    let run = Run::open(dir)?;
-    Ok((run.model(device)?, run.spec().clone(), run.checkpoint().clone()))
+/// The network of the run in `dir`, with its EMA weights.
+fn model_of(dir: &Path) -> ddpm::Result<ddpm::run::Model> {
+    Run::open(dir)?.model(&Device::Cpu)
 }
 
 fn toy_spec(steps: usize) -> (RunSpec, ModelSpec) {
@@ -46,7 +34,7 @@ fn csv_steps(dir: &Path) -> Vec<usize> {
 fn trained(steps: usize) -> (tempfile::TempDir, RunSpec, ModelSpec) {
     let dir = tempfile::tempdir().unwrap();
     let (spec, model) = toy_spec(steps);
-    train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     (dir, spec, model)
 }
 
@@ -56,7 +44,7 @@ fn resume() -> RunOptions {
 
 /// The loaded run's eps on a fixed input: comparing two runs' outputs compares their weights.
 fn output_of(dir: &Path) -> Vec<f32> {
-    let (model, _, _) = load_model(dir, &Device::Cpu).unwrap();
+    let model = model_of(dir).unwrap();
     let x = Tensor::new(&[[0.3f32, -0.2], [0.9, 0.1]], &Device::Cpu).unwrap();
     let t = Tensor::new(&[10u32, 700], &Device::Cpu).unwrap();
     model.eps_theta(&x, &t, None, false).unwrap().flatten_all().unwrap().to_vec1().unwrap()
@@ -66,7 +54,7 @@ fn output_of(dir: &Path) -> Vec<f32> {
 fn a_run_writes_a_checkpoint_and_the_loss_history() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, model) = toy_spec(25);
-    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let report = Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     assert_eq!((report.first_step, report.last_step, report.end), (1, 25, RunEnd::Finished));
     assert_eq!(report.losses.len(), 25);
     assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(25));
@@ -80,14 +68,14 @@ fn a_run_writes_a_checkpoint_and_the_loss_history() {
 fn resume_continues_the_step_count_and_the_history() {
     let (dir, _, model) = trained(20);
     let (longer, _) = toy_spec(35);
-    let report = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    let report = Run::train(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!((report.first_step, report.last_step), (21, 35));
     assert_eq!(report.losses.len(), 15);
     assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(35));
     assert_eq!(csv_steps(dir.path()), (1..=35).collect::<Vec<_>>());
     // Resuming a finished run does nothing and keeps the weights.
     let before = output_of(dir.path());
-    let again = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    let again = Run::train(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!((again.losses.len(), again.last_step), (0, 35));
     assert_eq!(output_of(dir.path()), before);
 }
@@ -96,8 +84,8 @@ fn resume_continues_the_step_count_and_the_history() {
 fn the_same_seed_gives_the_same_loss_curve_and_weights() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (spec, model) = toy_spec(15);
-    let ra = train_run(a.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
-    let rb = train_run(b.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let ra = Run::train(a.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let rb = Run::train(b.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     assert_eq!(ra.losses, rb.losses);
     assert_eq!(output_of(a.path()), output_of(b.path()));
 }
@@ -106,7 +94,7 @@ fn the_same_seed_gives_the_same_loss_curve_and_weights() {
 fn an_existing_run_is_never_overwritten_without_resume() {
     let (dir, spec, model) = trained(10);
     let before = output_of(dir.path());
-    let m = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap_err().to_string();
+    let m = Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap_err().to_string();
     assert!(m.contains("already holds a checkpoint (step 10): pass --resume"), "{m}");
     assert_eq!(output_of(dir.path()), before);
 }
@@ -116,7 +104,7 @@ fn resuming_with_another_network_is_refused() {
     let (dir, spec, model) = trained(10);
     let ModelSpec::Mlp(mut mlp) = model else { panic!("the toy default is the MLP") };
     mlp.hidden = 64;
-    let m = train_run(dir.path(), &spec, &ModelSpec::Mlp(mlp), &Device::Cpu, &resume()).unwrap_err().to_string();
+    let m = Run::train(dir.path(), &spec, &ModelSpec::Mlp(mlp), &Device::Cpu, &resume()).unwrap_err().to_string();
     assert!(m.contains("has a different network"), "{m}");
 }
 
@@ -126,7 +114,7 @@ fn a_stop_request_saves_a_checkpoint_and_ends_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, model) = toy_spec(1000);
     let options = RunOptions { stop: Some(Arc::new(AtomicBool::new(true))), ..Default::default() };
-    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &options).unwrap();
+    let report = Run::train(dir.path(), &spec, &model, &Device::Cpu, &options).unwrap();
     assert_eq!((report.last_step, report.end), (1, RunEnd::Interrupted));
     assert_eq!(ddpm::checkpoint::latest_step(dir.path()).unwrap(), Some(1));
 }
@@ -140,7 +128,7 @@ fn a_diverging_run_keeps_its_last_good_checkpoint() {
     bad.train.lr = 1e30;
     bad.train.grad_clip = None;
     bad.checkpoint_every = 0;
-    let e = train_run(dir.path(), &bad, &model, &Device::Cpu, &resume()).unwrap_err();
+    let e = Run::train(dir.path(), &bad, &model, &Device::Cpu, &resume()).unwrap_err();
     assert!(matches!(&e, Error::Diverged { step, kept: Some((_, 10)), .. } if *step > 10), "{e:?}");
     let m = e.to_string();
     assert!(m.contains("NaN/inf") && m.contains("the last checkpoint (step 10)"), "{m}");
@@ -154,10 +142,10 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
     let ema = dir.path().join(ddpm::checkpoint::EMA_FILE);
     let bytes = std::fs::read(&ema).unwrap();
     std::fs::write(&ema, &bytes[..bytes.len() / 2]).unwrap();
-    let m = load_model(dir.path(), &Device::Cpu).unwrap_err().to_string();
+    let m = model_of(dir.path()).unwrap_err().to_string();
     println!("{m}");
     assert!(m.contains("ema.safetensors"), "{m}");
-    let missing = load_model(&dir.path().join("nothing-here"), &Device::Cpu).unwrap_err().to_string();
+    let missing = model_of(&dir.path().join("nothing-here")).unwrap_err().to_string();
     assert!(missing.contains("nothing-here"), "{missing}");
 }
 
@@ -173,7 +161,7 @@ fn bad_data_names_are_refused_with_the_allowed_ones() {
 fn the_loss_history_reads_back_as_written_and_bad_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, model) = toy_spec(12);
-    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let report = Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     let history = ddpm::train::read_loss_csv(&dir.path().join(LOSS_FILE)).unwrap();
     let losses: Vec<f32> = history.iter().map(|&(_, l)| l as f32).collect();
     assert_eq!(losses, report.losses);
@@ -231,7 +219,7 @@ fn a_resumed_run_continues_exactly_as_if_it_had_not_stopped() {
     let (straight, _, model) = trained(35);
     let (stopped, _, _) = trained(20);
     let (longer, _) = toy_spec(35);
-    let report = train_run(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    let report = Run::train(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!(report.resumed_exactly, Some(true));
     // AdamW's moments and the generator's position came back: the same losses and weights, bit for bit.
     let history = |dir: &Path| ddpm::train::read_loss_csv(&dir.join(LOSS_FILE)).unwrap();
@@ -245,7 +233,7 @@ fn without_its_train_state_a_resumed_run_restarts_adamw_and_says_so() {
     let (stopped, _, _) = trained(20);
     std::fs::remove_file(stopped.path().join(ddpm::checkpoint::TRAIN_STATE_FILE)).unwrap();
     let (longer, _) = toy_spec(35);
-    let report = train_run(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    let report = Run::train(stopped.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!((report.resumed_exactly, report.last_step), (Some(false), 35));
     // Fresh moments and a re-seeded generator: the run goes on, but not as the straight one.
     assert_ne!(output_of(stopped.path()), output_of(straight.path()));
@@ -255,7 +243,7 @@ fn without_its_train_state_a_resumed_run_restarts_adamw_and_says_so() {
 fn an_open_run_reads_checkpoint_json_once() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, model) = toy_spec(20);
-    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let report = Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     let run = Run::open(dir.path()).unwrap();
     let before = output_of(dir.path());
     // Every method reads the files of the save that checkpoint.json named when the run was
@@ -294,7 +282,7 @@ fn a_folder_being_trained_refuses_a_second_training_at_once() {
     let before = output_of(dir.path());
     let held = hold_lock(dir.path(), &std::process::id().to_string());
     let (longer, _) = toy_spec(20);
-    let e = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap_err();
+    let e = Run::train(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap_err();
     assert!(matches!(&e, Error::Busy { pid: Some(pid), .. } if *pid == std::process::id()), "{e:?}");
     let m = e.to_string();
     let expected = format!("{} is being trained by process {}", dir.path().display(), std::process::id());
@@ -304,12 +292,12 @@ fn a_folder_being_trained_refuses_a_second_training_at_once() {
     assert_eq!(output_of(dir.path()), before);
     let fresh = tempfile::tempdir().unwrap();
     let _held_too = hold_lock(fresh.path(), "");
-    let e = train_run(fresh.path(), &longer, &model, &Device::Cpu, &RunOptions::default()).unwrap_err();
+    let e = Run::train(fresh.path(), &longer, &model, &Device::Cpu, &RunOptions::default()).unwrap_err();
     assert!(matches!(e, Error::Busy { pid: None, .. }), "{e:?}");
     assert_eq!(ddpm::checkpoint::latest_step(fresh.path()).unwrap(), None);
     // Once the holder is gone, training goes on.
     drop(held);
-    let report = train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
+    let report = Run::train(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap();
     assert_eq!(report.last_step, 20);
 }
 
@@ -319,12 +307,12 @@ fn a_lock_file_left_by_a_killed_process_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(LOCK_FILE), "4194304").unwrap();
     let (spec, model) = toy_spec(10);
-    let report = train_run(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
+    let report = Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default()).unwrap();
     assert_eq!(report.last_step, 10);
     // The lock file now names this process, and is released at the end of the training.
     assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), std::process::id().to_string());
     let (longer, _) = toy_spec(15);
-    assert_eq!(train_run(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap().last_step, 15);
+    assert_eq!(Run::train(dir.path(), &longer, &model, &Device::Cpu, &resume()).unwrap().last_step, 15);
 }
 
 #[test]
