@@ -97,11 +97,12 @@ impl Run {
         let out = dir.as_ref();
         let start = Instant::now();
         let schedule = spec.schedule.build()?;
+        spec.train.validate()?;
+        // Held until this function returns: no other process saves into `out` meanwhile.
+        let _lock = lock(out)?;
         let (net, varmap) = Model::new_seeded(model, device, spec.train.seed)?;
         let null_class = net.null_class();
         let mut trainer = Trainer::new(net, varmap, schedule, spec.train.clone())?.with_null_class(null_class);
-        // Held until this function returns: no other process saves into `out` meanwhile.
-        let _lock = lock(out)?;
         let existing = Run::open_if_any(out)?;
         if let (Some(run), false) = (&existing, options.resume) {
             invalid!(
