@@ -534,3 +534,42 @@ fn floats_in_the_configs_come_back_bit_for_bit() {
     };
     assert_eq!(all(&loaded), all(&meta));
 }
+
+#[test]
+fn weights_holding_nan_or_infinity_are_refused_in_every_float_dtype_but_load_keeps_every_bit() {
+    let dev = Device::Cpu;
+    for dtype in [DType::F16, DType::BF16, DType::F32, DType::F64] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let dir = scratch();
+            let tensor = |v: &[f32]| Tensor::new(v, &dev).unwrap().to_dtype(dtype).unwrap();
+            // Zeros, a value subnormal in f16, and the largest magnitudes f16 holds are finite;
+            // an integer tensor with every bit set is not a float at all.
+            let mut map: BTreeMap<String, Tensor> = [
+                ("a".to_string(), tensor(&[0.0, -0.0, 1e-6, -6.5e4, 6.5e4])),
+                ("c".to_string(), Tensor::new(&[u32::MAX, 0], &dev).unwrap()),
+            ]
+            .into();
+            let manifest = checkpoint::save(dir.path(), &meta(7), &map, None).unwrap();
+            assert_eq!(checkpoint::read_weights(dir.path(), &manifest, &dev).unwrap().len(), 2);
+            map.insert("b".to_string(), tensor(&[0.5, bad, 3.0, bad]));
+            let manifest = checkpoint::save(dir.path(), &meta(8), &map, None).unwrap();
+            let e = checkpoint::read_weights(dir.path(), &manifest, &dev).unwrap_err();
+            match &e {
+                ddpm::Error::NotFinite { path, tensor, count } => {
+                    assert!(path.ends_with("weights.safetensors"), "{e}");
+                    assert_eq!((tensor.as_str(), *count), ("b", 2), "{dtype:?} {bad}");
+                }
+                other => panic!("{dtype:?} {bad}: expected Error::NotFinite, got {other:?}"),
+            }
+            assert_mentions(&e.to_string(), &["weights.safetensors", "tensor `b`", "NaN or infinite"]);
+            // The same through checkpoint.json read anew.
+            let again = checkpoint::Manifest::read(dir.path()).unwrap().expect("a checkpoint");
+            assert!(matches!(checkpoint::read_weights(dir.path(), &again, &dev), Err(ddpm::Error::NotFinite { .. })));
+            // `load` is a storage round trip: every bit comes back, the bad values included.
+            let (_, loaded, _) = checkpoint::load(dir.path(), &dev).unwrap();
+            let back = loaded["b"].to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(back[1].is_nan(), bad.is_nan());
+            assert_eq!(back[1].is_infinite(), bad.is_infinite());
+        }
+    }
+}

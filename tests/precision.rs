@@ -66,15 +66,16 @@ fn a_run_loads_in_half_precision_and_predicts_like_f32_but_not_in_f64() {
     let (mut spec, model) = ddpm::run::RunSpec::default_for(ddpm::run::DataSpec::Mnist, false).unwrap();
     spec = spec.shortened(3);
     let options = ddpm::run::RunOptions::default();
-    ddpm::run::train_run(dir.path(), &spec, &model, &Device::Cpu, &options).unwrap();
-    let (full, _, _) = ddpm::run::load_model_as(dir.path(), &Device::Cpu, DType::F32).unwrap();
-    let (half, _, _) = ddpm::run::load_model_as(dir.path(), &Device::Cpu, DType::F16).unwrap();
+    ddpm::run::Run::train(dir.path(), &spec, &model, &Device::Cpu, &options).unwrap();
+    let run = ddpm::run::Run::open(dir.path()).unwrap();
+    let full = run.model_as(&Device::Cpu, DType::F32).unwrap();
+    let half = run.model_as(&Device::Cpu, DType::F16).unwrap();
     let mut rng = seeded(6);
     let xt = normal_tensor(&mut rng, &[2, 1, 28, 28], &Device::Cpu).unwrap();
     let t = Tensor::new(&[10u32, 900], &Device::Cpu).unwrap();
     let a = full.eps_theta(&xt, &t, None, false).unwrap();
     let b = half.eps_theta(&xt, &t, None, false).unwrap();
     assert!(relative_error(&a, &b) < 0.02, "{}", relative_error(&a, &b));
-    let m = ddpm::run::load_model_as(dir.path(), &Device::Cpu, DType::F64).unwrap_err().to_string();
+    let m = run.model_as(&Device::Cpu, DType::F64).unwrap_err().to_string();
     assert!(m.contains("f32, bf16 or f16, not f64"), "{m}");
 }

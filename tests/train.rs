@@ -55,6 +55,18 @@ fn invalid_configs_say_what_is_wrong() {
         (TrainConfig { weight_decay: -0.1, ..base.clone() }, "weight_decay must be a finite number >= 0, got -0.1"),
         (TrainConfig { target: Parameterisation::Mean, ..base.clone() }, "target must be eps, x0 or v"),
     ];
+    // A value out of its range is an Error::OutOfRange that names it.
+    for (config, name) in [
+        (TrainConfig { steps: 0, ..base.clone() }, "steps"),
+        (TrainConfig { lr: f64::NAN, ..base.clone() }, "lr"),
+        (TrainConfig { ema_decay: 1.5, ..base.clone() }, "ema_decay"),
+        (TrainConfig { label_dropout: 1.0, ..base.clone() }, "label_dropout"),
+    ] {
+        match config.validate() {
+            Err(ddpm::Error::OutOfRange { name: got, .. }) => assert_eq!(got, name),
+            other => panic!("expected Error::OutOfRange for {name}, got {other:?}"),
+        }
+    }
     for (config, fragment) in cases {
         let m = message(config.validate());
         assert!(m.contains(fragment), "{m:?} should contain {fragment:?}");
@@ -252,6 +264,8 @@ fn a_diverging_run_stops_with_an_error_naming_the_step() {
     assert!(m.contains("NaN/inf") && m.contains("training stopped at step "), "{m}");
     // The steps before the bad one are kept, in the trainer and in the CSV.
     let good = trainer.step();
+    let e = trainer.train(&DataSource::Toy(ToyData::Ring), &device, None).unwrap_err();
+    assert!(matches!(e, ddpm::Error::Diverged { step, kept: None, .. } if step == good + 1), "{e:?}");
     assert!(m.contains(&format!("step {}", good + 1)), "{m}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), good + 1);
 }

@@ -11,9 +11,17 @@
 //!                         exactly (optional; written by `ddpm::run`, see [`TrainState`])
 //! ```
 //!
-//! The tensor files are plain safetensors, so Python reads them with
-//! `safetensors.numpy.load_file("runs/NAME/weights.safetensors")`; their header's metadata holds
-//! `ddpm_save_id` and `ddpm_step`.
+//! The tensor files are plain safetensors, written and read with the `safetensors` crate, so
+//! Python reads them with `safetensors.numpy.load_file("runs/NAME/weights.safetensors")`; their
+//! header's metadata holds `ddpm_save_id` and `ddpm_step`.
+//!
+//! # Reading
+//!
+//! [`Manifest::read`] reads checkpoint.json once; [`read_weights`], [`read_ema`] and
+//! [`read_train_state`] then read the files of that save without reading it again (what
+//! `ddpm::run::Run` does), and refuse tensors holding NaN or infinity, naming the tensor and
+//! the file ([`crate::Error::NotFinite`]): no network can be built from them. [`load`] and
+//! [`load_into`] read checkpoint.json and the files together and give back every bit as saved.
 //!
 //! # A save is atomic
 //!
@@ -42,7 +50,8 @@
 //! A reader never mixes files of two saves; it never sees a half-written file, since every
 //! rename replaces a complete, fsync'd file. The next [`save`] first removes temporary files and
 //! puts back `.prev` files that belong to the committed checkpoint.json, so the previous
-//! checkpoint survives a second crash too. One process at a time may save into a folder.
+//! checkpoint survives a second crash too. One process at a time may save into a folder
+//! (`ddpm::run::Run::train` holds a lock on it while it trains).
 //!
 //! ```
 //! use ddpm::candle_core::{DType, Device};
@@ -64,12 +73,15 @@
 //! ```
 
 mod fit;
+mod manifest;
 mod read;
 mod save;
 mod tensor_file;
 mod train_state;
 
-pub use train_state::{load_train_state, save_train_state, TrainState, TRAIN_STATE_FILE};
+pub use manifest::Manifest;
+pub use read::{read_ema, read_weights};
+pub use train_state::{load_train_state, read_train_state, save_train_state, TrainState, TRAIN_STATE_FILE};
 
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
@@ -105,7 +117,7 @@ impl Checkpoint {
     /// A checkpoint's metadata from any serialisable model and training configurations.
     pub fn new(step: u64, seed: u64, model: &impl Serialize, training: &impl Serialize) -> Result<Self> {
         let json = |what: &str, value: serde_json::Result<Value>| {
-            value.map_err(|e| Error::Invalid(format!("cannot write the {what} config as JSON: {e}")))
+            value.map_err(|e| Error::Internal(format!("cannot write the {what} config as JSON: {e}")))
         };
         Ok(Checkpoint {
             step,
@@ -156,33 +168,21 @@ impl NamedTensors for BTreeMap<String, Tensor> {
     }
 }
 
-/// checkpoint.json as written on disk.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    format_version: u32,
-    /// Also in the metadata of this save's tensor files: how `load` knows they belong together.
-    save_id: String,
-    step: u64,
-    seed: u64,
-    model: Value,
-    training: Value,
-    has_ema: bool,
-    /// Every tensor's shape, by name (the EMA has the same).
-    shapes: BTreeMap<String, Vec<usize>>,
-}
-
 /// Saves `weights` (and their `ema`, if any) with `meta` into the folder `dir`, atomically:
 /// see the [module docs](self) for the order of the steps and what a crash leaves.
 /// Creates `dir` if it is missing; replaces the checkpoint already there.
 ///
-/// The EMA must have the same tensor names and shapes as the weights.
+/// The EMA must have the same tensor names and shapes as the weights. Returns the
+/// checkpoint.json written, with which [`read_weights`] and [`read_ema`] read this save back
+/// without reading checkpoint.json.
 pub fn save(
     dir: impl AsRef<Path>,
     meta: &Checkpoint,
     weights: &dyn NamedTensors,
     ema: Option<&dyn NamedTensors>,
-) -> Result<()> {
-    save::save_until(dir.as_ref(), meta, weights, ema, None).map(|_| ())
+) -> Result<Manifest> {
+    save::save_until(dir.as_ref(), meta, weights, ema, None)?
+        .ok_or_else(|| Error::Internal("a save without a stop returned before its end".into()))
 }
 
 /// For tests of atomicity: [`save`] that stops, as if the process died, before its step
@@ -195,18 +195,26 @@ pub fn save_interrupted(
     ema: Option<&dyn NamedTensors>,
     ops: usize,
 ) -> Result<bool> {
-    save::save_until(dir.as_ref(), meta, weights, ema, Some(ops))
+    save::save_until(dir.as_ref(), meta, weights, ema, Some(ops)).map(|manifest| manifest.is_some())
 }
 
 /// Tensors by name, as [`load`] returns them.
 pub type TensorMap = HashMap<String, Tensor>;
 
 /// Loads the checkpoint in `dir`: its metadata, its weights and its EMA (if it was saved with
-/// one), every tensor on `device`.
+/// one), every tensor on `device`, every bit as saved (NaN and infinities included: to build a
+/// network, [`read_weights`] and [`read_ema`] refuse them).
 pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, TensorMap, Option<TensorMap>)> {
-    let (meta, weights, ema) = read::load_some(dir.as_ref(), device, true, true)?;
-    let weights = weights.ok_or_else(|| Error::Invalid("weights not read".into()))?;
-    Ok((meta, weights, ema))
+    let (manifest, weights, ema) = read::load_some(dir.as_ref(), device, true, true)?;
+    let weights = weights.ok_or_else(|| Error::Internal("load_some did not read the weights".into()))?;
+    Ok((manifest.checkpoint(), weights, ema))
+}
+
+/// Copies `tensors`, read from the file `path`, into the variables of `varmap` (each onto its
+/// own device), which must match them one for one: the error names every missing, extra,
+/// mis-shaped or mis-typed tensor, and no variable changes.
+pub fn assign(varmap: &VarMap, tensors: &TensorMap, path: &Path) -> Result<()> {
+    fit::assign(varmap, tensors, path)
 }
 
 /// Copies the checkpoint's weights in `dir` into the variables of `varmap` (each onto its own
@@ -214,9 +222,9 @@ pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, Tenso
 /// mis-shaped or mis-typed tensor, and no variable changes.
 pub fn load_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoint> {
     let dir = dir.as_ref();
-    let (meta, weights, _) = read::load_some(dir, &Device::Cpu, true, false)?;
+    let (manifest, weights, _) = read::load_some(dir, &Device::Cpu, true, false)?;
     fit::assign(varmap, &weights.unwrap_or_default(), &dir.join(WEIGHTS_FILE))?;
-    Ok(meta)
+    Ok(manifest.checkpoint())
 }
 
 /// As [`load_into`], with the EMA weights (what one samples from); an error if there are none.
@@ -230,27 +238,22 @@ pub fn load_ema_into(dir: impl AsRef<Path>, varmap: &VarMap) -> Result<Checkpoin
 /// The metadata of the checkpoint in `dir` (its step, seed and configs), reading checkpoint.json
 /// only; None if there is no checkpoint.
 pub fn read_meta(dir: impl AsRef<Path>) -> Result<Option<Checkpoint>> {
-    Ok(read::read_manifest(dir.as_ref())?.map(|m| Checkpoint {
-        step: m.step,
-        seed: m.seed,
-        model: m.model,
-        training: m.training,
-    }))
+    Ok(Manifest::read(dir)?.map(|m| m.checkpoint()))
 }
 
 /// The checkpoint's metadata and its EMA tensors on `device` (the weights are not read); an
 /// error if it was saved without an EMA.
 pub fn load_ema(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, TensorMap)> {
     let dir = dir.as_ref();
-    let (meta, _, ema) = read::load_some(dir, device, false, true)?;
+    let (manifest, _, ema) = read::load_some(dir, device, false, true)?;
     let Some(ema) = ema else {
-        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), meta.step);
+        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), manifest.step());
     };
-    Ok((meta, ema))
+    Ok((manifest.checkpoint(), ema))
 }
 
 /// The step of the checkpoint in `dir`, or None if there is none (no folder, or no
 /// checkpoint.json in it): where `--resume` starts. Reads checkpoint.json only.
 pub fn latest_step(dir: impl AsRef<Path>) -> Result<Option<u64>> {
-    Ok(read::read_manifest(dir.as_ref())?.map(|m| m.step))
+    Ok(Manifest::read(dir)?.map(|m| m.step()))
 }

@@ -4,10 +4,8 @@
 //! temporary file, a rename within the folder, a removal), run in order. The module docs of
 //! [`super`] say what a crash after each one leaves.
 
-use super::{
-    fit, read::read_manifest, tensor_file, Checkpoint, Manifest, NamedTensors, EMA_FILE, FORMAT_VERSION, META_FILE,
-    WEIGHTS_FILE,
-};
+use super::manifest::{prev_path, read_manifest, temp_path, Manifest};
+use super::{fit, tensor_file, Checkpoint, NamedTensors, EMA_FILE, FORMAT_VERSION, META_FILE, WEIGHTS_FILE};
 use crate::{Error, Result};
 use candle_core::Tensor;
 use std::collections::BTreeMap;
@@ -21,11 +19,12 @@ pub(super) fn save_until(
     weights: &dyn NamedTensors,
     ema: Option<&dyn NamedTensors>,
     stop_before: Option<usize>,
-) -> Result<bool> {
+) -> Result<Option<Manifest>> {
     let weights = weights.named_tensors();
     let ema = ema.map(|e| e.named_tensors());
     check_names(&weights, ema.as_ref())?;
     let save_id = new_save_id(meta.step);
+    // The checkpoint.json of this save, returned when it has committed.
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         save_id: save_id.clone(),
@@ -43,14 +42,14 @@ pub(super) fn save_until(
         weights: tensor_file::encode(&weights, &tensor_metadata)?,
         ema: ema.as_ref().map(|e| tensor_file::encode(e, &tensor_metadata)).transpose()?,
         json: serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Error::Invalid(format!("cannot write checkpoint.json: {e}")))?,
+            .map_err(|e| Error::Internal(format!("cannot write checkpoint.json: {e}")))?,
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     // A damaged checkpoint.json has nothing worth keeping: this save replaces it.
     recover(dir, read_manifest(dir).ok().flatten().as_ref())?;
     for (i, op) in plan(dir, new).iter().enumerate() {
         if stop_before == Some(i) {
-            return Ok(false);
+            return Ok(None);
         }
         if let Err(e) = op.run() {
             // Best effort: back to one complete checkpoint, whichever checkpoint.json now says.
@@ -58,7 +57,7 @@ pub(super) fn save_until(
             return Err(e);
         }
     }
-    Ok(true)
+    Ok(Some(manifest))
 }
 
 /// Checks the tensor names (safetensors reserves `__metadata__`) and that the EMA matches.
@@ -101,20 +100,10 @@ pub(super) enum Op {
     SyncDir(PathBuf),
 }
 
-/// `.NAME.tmp-PID`: where `NAME` is written before it is renamed into place.
-pub(super) fn temp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// `.NAME.prev`: where the previous `NAME` waits until the new checkpoint.json is in place.
-pub(super) fn prev_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.prev"))
-}
-
 /// The new files of a save, encoded, with the JSON last.
 pub(super) struct NewFiles {
-    pub weights: tensor_file::Encoded,
-    pub ema: Option<tensor_file::Encoded>,
+    pub weights: Vec<u8>,
+    pub ema: Option<Vec<u8>>,
     pub json: Vec<u8>,
 }
 
@@ -125,8 +114,8 @@ pub(super) fn plan(dir: &Path, new: NewFiles) -> Vec<Op> {
     // 1. Every new file, complete and fsync'd, under a temporary name.
     let mut written = Vec::new();
     for (name, encoded) in [(WEIGHTS_FILE, Some(new.weights)), (EMA_FILE, new.ema)] {
-        if let Some(tensor_file::Encoded { head, data }) = encoded {
-            ops.push(Op::Write { path: temp_path(dir, name), parts: vec![head, data] });
+        if let Some(bytes) = encoded {
+            ops.push(Op::Write { path: temp_path(dir, name), parts: vec![bytes] });
             written.push(name);
         }
     }

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-use super::{read::read_manifest, tensor_file};
+use super::manifest::Manifest;
+use super::tensor_file::{self, Values};
 use crate::{Error, Result};
 
 /// The file's name in a run folder.
@@ -40,18 +41,23 @@ pub fn save_train_state(dir: impl AsRef<Path>, state: &TrainState) -> Result<()>
     }
     let mut metadata = state.counters.clone();
     metadata.insert(STEP_KEY.into(), state.step.to_string());
-    let encoded = tensor_file::encode(&state.tensors, &metadata)?;
-    let bytes = [encoded.head, encoded.data].concat();
+    let bytes = tensor_file::encode(&state.tensors, &metadata)?;
     crate::atomic::write(&dir.as_ref().join(TRAIN_STATE_FILE), &bytes)
 }
 
 /// The train state of the checkpoint in `dir`, its tensors on `device`; None when there is no
 /// checkpoint, no state file, or the state belongs to another step than the checkpoint. A state
-/// file that cannot be read is an error naming it.
+/// file that cannot be read, or whose tensors hold NaN or infinity, is an error naming it.
 pub fn load_train_state(dir: impl AsRef<Path>, device: &Device) -> Result<Option<TrainState>> {
     let dir = dir.as_ref();
-    let Some(manifest) = read_manifest(dir)? else { return Ok(None) };
-    let path = dir.join(TRAIN_STATE_FILE);
+    let Some(manifest) = Manifest::read(dir)? else { return Ok(None) };
+    read_train_state(dir, &manifest, device)
+}
+
+/// As [`load_train_state`], for the checkpoint whose checkpoint.json `manifest` was read from
+/// `dir` (not read again).
+pub fn read_train_state(dir: impl AsRef<Path>, manifest: &Manifest, device: &Device) -> Result<Option<TrainState>> {
+    let path = dir.as_ref().join(TRAIN_STATE_FILE);
     if !path.exists() {
         return Ok(None);
     }
@@ -61,9 +67,9 @@ pub fn load_train_state(dir: impl AsRef<Path>, device: &Device) -> Result<Option
     let Some(step) = step else {
         return Err(Error::format(&path, format!("no valid {STEP_KEY} in its metadata: not a ddpm train state")));
     };
-    if step != manifest.step {
+    if step != manifest.step() {
         return Ok(None);
     }
-    let tensors = tensor_file::tensors(&path, &bytes, device)?.into_iter().collect();
+    let tensors = tensor_file::tensors(&path, &bytes, device, Values::Finite)?.into_iter().collect();
     Ok(Some(TrainState { step, counters, tensors }))
 }

@@ -167,20 +167,22 @@ impl Classifier {
     /// what is there), where [`cached`](Self::cached) finds them.
     pub fn save(dir: &Path, varmap: &VarMap, info: &ClassifierInfo) -> Result<()> {
         let meta = Checkpoint::new(0, info.seed, &"mnist-classifier", info)?;
-        checkpoint::save(dir, &meta, varmap, None)
+        checkpoint::save(dir, &meta, varmap, None).map(|_| ())
     }
 
     /// The classifier saved in `dir` with what [`load_or_train`](Self::load_or_train) wrote about
     /// it; None when there is none or it was trained by another [`RECIPE`].
     pub fn cached(dir: &Path, device: &Device) -> Result<Option<(Self, ClassifierInfo)>> {
-        let Some(meta) = checkpoint::read_meta(dir)? else { return Ok(None) };
-        let info: ClassifierInfo = meta.training_config()?;
+        // checkpoint.json is read once: the weights read are those of the save it names.
+        let Some(manifest) = checkpoint::Manifest::read(dir)? else { return Ok(None) };
+        let info: ClassifierInfo = manifest.checkpoint().training_config()?;
         if info.recipe != RECIPE {
             return Ok(None);
         }
         let varmap = VarMap::new();
         let model = Self::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        checkpoint::load_into(dir, &varmap)?;
+        let weights = checkpoint::read_weights(dir, &manifest, &Device::Cpu)?;
+        checkpoint::assign(&varmap, &weights, &dir.join(checkpoint::WEIGHTS_FILE))?;
         Ok(Some((model, info)))
     }
 }

@@ -1,21 +1,26 @@
-//! Training runs on disk, as `ddpm train` and `ddpm sample` use them: the run's description
-//! ([`RunSpec`], [`ModelSpec`]), its network ([`Model`]), and [`train_run`] with checkpoints,
-//! Ctrl-C and `--resume`.
+//! Training runs on disk, as `ddpm train` and `ddpm sample` use them: a run folder as a value
+//! ([`Run`]: its spec, weights, EMA, train state and loss history), the run's description
+//! ([`RunSpec`], [`ModelSpec`]), its network ([`Model`]), and [`Run::train`] with checkpoints,
+//! Ctrl-C, `--resume` and one process at a time per folder.
 //!
 //! ```no_run
-//! use ddpm::run::{train_run, DataSpec, RunOptions, RunSpec};
+//! use ddpm::run::{DataSpec, Run, RunOptions, RunSpec};
 //! let (spec, model) = RunSpec::default_for(DataSpec::Toy(ddpm::data::ToyData::Ring), false)?;
-//! let report = train_run("runs/ring".as_ref(), &spec, &model, &ddpm::device::best(), &RunOptions::default())?;
+//! let report = Run::train("runs/ring", &spec, &model, &ddpm::device::best(), &RunOptions::default())?;
 //! println!("trained to step {} in {:.0} s", report.last_step, report.seconds);
+//! let run = Run::open("runs/ring")?;
+//! println!("{} losses, the last {:?}", run.loss_history()?.len(), run.loss_history()?.last());
 //! # Ok::<(), ddpm::Error>(())
 //! ```
 
+pub mod folder;
+mod lock;
 pub mod model;
-pub mod session;
 pub mod spec;
+pub mod train;
 
+pub use folder::{Run, LOSS_FILE};
+pub use lock::LOCK_FILE;
 pub use model::Model;
-pub use session::{
-    ensure_trained, load_model, load_model_as, load_run_spec, train_run, RunEnd, RunOptions, RunReport, LOSS_FILE,
-};
 pub use spec::{DataSpec, ModelSpec, RunSpec, ScheduleSpec};
+pub use train::{RunEnd, RunOptions, RunReport};

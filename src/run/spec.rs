@@ -94,18 +94,12 @@ impl RunSpec {
     ///
     /// - MNIST: [`UNetConfig::mnist_fast`] (619 697 parameters), 8000 steps of batch 32 at
     ///   lr 2e-3 (AdamW, 200 warm-up steps, then a cosine decay to 0 at step 8000, clipping at 1),
-    ///   EMA decay 0.995 with warm-up, linear schedule T = 1000; about 0.18 s a step on 2 cores
-    ///   (the crate's own CPU kernels, `CANDLE_NUM_THREADS=1`), so 24 min 29 s and 25 min 32 s
-    ///   measured (2026-12-05, two idle runs): the half hour it was chosen for, with room for a
-    ///   slower machine. Each time the step got faster the run got longer in about the same time (2500, 5000, 7000, 8000
-    ///   steps): 8000 steps 82.4 % of 1000 samples recognised by `ddpm eval` (DDIM 250, eta 1;
-    ///   its classifier's recipe 2, docs/judge.md). By recipe 1: 8000 steps 76.4 %, 7000 steps
-    ///   76.2 %, 5000 steps 70.6 % (Fréchet distance 12.8, 12.2, 14.3).
-    ///   The 5000-step figures that follow are older. Measured against a constant
-    ///   lr 1.5e-3, same seed: loss of the last 500 steps 0.0244 against 0.0267, Fréchet distance
-    ///   21.6 against 31.2, 62.0 % of samples recognised against 60.0 %. EMA 0.999 (59.3 %) and
-    ///   10 000 steps of batch 16 (57.0 %) did not help; many small steps did beat fewer large
-    ///   ones earlier (1500 steps of batch 64 of a 280 177-parameter U-Net: 47 % against 51 %).
+    ///   EMA decay 0.995 with warm-up, linear schedule T = 1000. Chosen to train in about half an
+    ///   hour on two CPU cores, with room for a slower machine; many small steps beat fewer large
+    ///   ones at the same cost, and the cosine decay beats a constant rate. The measurements
+    ///   behind these choices (time, loss, the share of samples `ddpm eval` recognises, Fréchet
+    ///   distance) are in the README (training, sampling and evaluating on the command line) and
+    ///   docs/judge.md.
     /// - toy data: the MLP ([`MlpConfig::default`]), 3000 steps of batch 256 at lr 1e-3,
     ///   EMA 0.995, linear schedule T = 1000 (seconds).
     ///

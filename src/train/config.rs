@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LossWeighting;
 use crate::posterior::Parameterisation;
-use crate::Result;
+use crate::{Error, Result};
 
 /// How a run of Algorithm 1 is set up. Ho et al. 2020 (Appendix B) used Adam at lr 2e-4
 /// (1e-4 at 256x256), batch 128, 5000 warm-up steps, gradient clipping at norm 1 and an EMA decay
@@ -87,10 +87,10 @@ impl TrainConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         if self.steps == 0 {
-            invalid!("steps must be at least 1, got 0");
+            return Err(Error::out_of_range("steps", 0, "at least 1"));
         }
         if self.batch_size == 0 {
-            invalid!("batch_size must be at least 1, got 0");
+            return Err(Error::out_of_range("batch_size", 0, "at least 1"));
         }
         crate::error::check_positive("lr", self.lr)?;
         if let Some(end) = self.lr_decay_end {
@@ -107,13 +107,13 @@ impl TrainConfig {
             crate::error::check_positive("grad_clip (the largest global gradient norm)", clip)?;
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            invalid!("weight_decay must be a finite number >= 0, got {}", self.weight_decay);
+            return Err(Error::out_of_range("weight_decay", self.weight_decay, "a finite number >= 0"));
         }
         if !(0.0..=1.0).contains(&self.ema_decay) {
-            invalid!("ema_decay must be in [0, 1], got {}", self.ema_decay);
+            return Err(Error::out_of_range("ema_decay", self.ema_decay, "in [0, 1]"));
         }
         if !(0.0..1.0).contains(&self.label_dropout) {
-            invalid!("label_dropout must be in [0, 1), got {}", self.label_dropout);
+            return Err(Error::out_of_range("label_dropout", self.label_dropout, "in [0, 1)"));
         }
         if self.target == Parameterisation::Mean {
             invalid!("target must be eps, x0 or v; training on the posterior mean is not supported, got mean");

@@ -31,7 +31,7 @@ impl Ema {
     /// Starts the average at the current weights of `varmap` (copied, not shared).
     pub fn new(varmap: &VarMap, decay: f64) -> Result<Self> {
         check_decay(decay)?;
-        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        let data = varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
         let mut tensors = BTreeMap::new();
         for (name, var) in data.iter() {
             tensors.insert(name.clone(), var.as_tensor().detach().copy()?);
@@ -76,7 +76,7 @@ impl Ema {
     /// same names and shapes as when the average was made).
     pub fn update(&mut self, varmap: &VarMap) -> Result<()> {
         let decay = self.current_decay();
-        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        let data = varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
         for (name, ema) in self.tensors.iter_mut() {
             let Some(var) = data.get(name) else {
                 invalid!("the VarMap has no variable {name:?}, which the EMA holds");
@@ -101,7 +101,7 @@ impl Ema {
     /// Writes the averaged weights into `varmap` (e.g. a fresh model's, for sampling). Every
     /// variable of the average must be in `varmap` with the same shape.
     pub fn load_into(&self, varmap: &VarMap) -> Result<()> {
-        let data = varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+        let data = varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
         for (name, ema) in &self.tensors {
             let Some(var) = data.get(name) else {
                 invalid!("the VarMap has no variable {name:?}, which the EMA holds");
@@ -117,7 +117,7 @@ impl Ema {
 
 fn check_decay(decay: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&decay) {
-        invalid!("ema decay must be in [0, 1], got {decay}");
+        return Err(crate::Error::out_of_range("ema decay", decay, "in [0, 1]"));
     }
     Ok(())
 }

@@ -15,7 +15,8 @@
 //! - [`trainer`]: [`Trainer`], the gradient step (AdamW, warm-up, clipping, NaN stop);
 //! - [`adamw`]: [`AdamW`], whose moments can be saved, so that a resumed run continues exactly;
 //! - [`ema`]: [`Ema`], the moving average of the weights used for sampling;
-//! - [`run`]: [`DataSource`] and [`Trainer::train`], the loop with progress and a CSV;
+//! - [`algorithm1`]: [`DataSource`] and [`Trainer::train`], the loop ("repeat ... until
+//!   converged") with progress and a CSV;
 //! - [`progress`]: a bar in a terminal, a line every N steps in a notebook.
 //!
 //! All randomness (batches, t, eps, label dropout) comes from one generator seeded with
@@ -38,19 +39,19 @@
 //! ```
 
 pub mod adamw;
+pub mod algorithm1;
 pub mod config;
 pub mod ema;
 pub mod progress;
-pub mod run;
 pub mod step;
 pub mod trainer;
 pub mod weighting;
 
 pub use adamw::AdamW;
+pub use algorithm1::{read_loss_csv, Control, DataSource};
 pub use config::TrainConfig;
 pub use ema::Ema;
 pub use progress::{Progress, ProgressStyle};
-pub use run::{read_loss_csv, Control, DataSource};
 pub use step::{loss, weighted_loss, NoisedBatch};
 pub use trainer::{StepStats, Trainer};
 pub use weighting::LossWeighting;

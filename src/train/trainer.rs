@@ -13,7 +13,7 @@ use super::TrainConfig;
 use crate::checkpoint::TrainState;
 use crate::nn::EpsModel;
 use crate::rng::{seeded, Rng};
-use crate::{NoiseSchedule, Result};
+use crate::{Error, NoiseSchedule, Result};
 
 /// The [`TrainState`] counter of AdamW's update count.
 const ADAM_UPDATES: &str = "adam_updates";
@@ -57,7 +57,7 @@ impl<M: EpsModel> Trainer<M> {
         config.validate()?;
         let mut named: Vec<(String, Var)> = {
             let data =
-                varmap.data().lock().map_err(|_| crate::Error::Invalid("the VarMap's lock is poisoned".into()))?;
+                varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
             data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         if named.is_empty() {
@@ -188,12 +188,12 @@ impl<M: EpsModel> Trainer<M> {
             weighted_loss(&self.model, &self.schedule, self.config.target, self.config.loss_weighting, batch, true)?;
         let loss_value = loss.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
-            invalid!("training stopped at step {step}: the loss is {loss_value} (NaN/inf); lower lr (now {:e}) or check the data", self.config.lr);
+            return Err(self.diverged(step, "loss", f64::from(loss_value)));
         }
         let mut grads = loss.backward()?;
         let grad_norm = self.clip(&mut grads)?;
         if !grad_norm.is_finite() {
-            invalid!("training stopped at step {step}: the gradient norm is {grad_norm} (NaN/inf); lower lr (now {:e}) or check the data", self.config.lr);
+            return Err(self.diverged(step, "gradient norm", grad_norm));
         }
         // "Take gradient descent step on grad_theta ||eps - eps_theta(...)||^2", with AdamW.
         let lr = self.config.lr_at(step);
@@ -206,6 +206,11 @@ impl<M: EpsModel> Trainer<M> {
 
     /// Scales every gradient by min(1, grad_clip / ||g||) where ||g|| is the L2 norm over all
     /// variables together; returns ||g|| before clipping.
+    /// The error of a step whose `quantity` ("loss" or "gradient norm") is NaN or infinite.
+    fn diverged(&self, step: usize, quantity: &'static str, value: f64) -> Error {
+        Error::Diverged { step, quantity, value, lr: self.config.lr, kept: None }
+    }
+
     fn clip(&self, grads: &mut GradStore) -> Result<f64> {
         let mut sum_sq = 0.0f64;
         for var in self.optimizer.variables() {

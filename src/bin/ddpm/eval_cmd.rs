@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use ddpm::data::{Mnist, Split};
 use ddpm::device::{describe, select};
 use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
-use ddpm::run::{self, Model};
+use ddpm::run::{Model, Run};
 use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;
 
@@ -61,7 +61,8 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs) -> Result<()> {
     let device = select(args.device.into())?;
     let dtype = ddpm::device::Precision::from(args.dtype).dtype_on(&device)?;
-    let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
+    let run = Run::open(&args.run)?;
+    let (model, spec, meta) = (run.model_as(&device, dtype)?, run.spec().clone(), run.checkpoint().clone());
     let Model::Unet(unet) = &model else {
         ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data);
     };

@@ -157,7 +157,7 @@ fn main() -> ExitCode {
 /// running: a file missing or damaged, a tensor operation, a figure that cannot be drawn.
 fn exit_status(e: &Error) -> u8 {
     match e {
-        Error::Invalid(_) => 2,
+        Error::Invalid(_) | Error::OutOfRange { .. } => 2,
         _ => 1,
     }
 }

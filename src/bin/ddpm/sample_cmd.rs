@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::Tensor;
 use ddpm::device::{describe, select};
 use ddpm::display::{grid, strip, Scatter};
-use ddpm::run::{self, Model};
+use ddpm::run::{Model, Run};
 use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;
 
@@ -60,7 +60,8 @@ pub struct SampleArgs {
 pub fn sample(args: SampleArgs) -> Result<()> {
     let device = select(args.device.into())?;
     let dtype = ddpm::device::Precision::from(args.dtype).dtype_on(&device)?;
-    let (model, spec, meta) = run::load_model_as(&args.run, &device, dtype)?;
+    let run = Run::open(&args.run)?;
+    let (model, spec, meta) = (run.model_as(&device, dtype)?, run.spec().clone(), run.checkpoint().clone());
     let schedule = spec.schedule.build()?;
     if args.n == 0 || args.batch == 0 {
         ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);

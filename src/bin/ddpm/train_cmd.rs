@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ddpm::device::{describe, select};
-use ddpm::run::{self, DataSpec, ModelSpec, RunEnd, RunOptions, RunSpec};
+use ddpm::run::{DataSpec, ModelSpec, Run, RunEnd, RunOptions, RunSpec};
 use ddpm::schedule::ScheduleKind;
 use ddpm::train::{LossWeighting, ProgressStyle};
 use ddpm::Result;
@@ -81,14 +81,15 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let data = DataSpec::from(args.data);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(data.to_string()));
     let device = select(args.device.into())?;
-    let resuming = args.resume && ddpm::checkpoint::latest_step(&out)?.is_some();
-    let (mut spec, model) = if resuming {
-        let (meta, spec, model) = run::load_run_spec(&out)?;
-        if spec.data != data.to_string() {
-            ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), spec.data);
+    let existing = if args.resume { Run::open_if_any(&out)? } else { None };
+    let resuming = existing.is_some();
+    let (mut spec, model) = if let Some(run) = existing {
+        if run.spec().data != data.to_string() {
+            ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), run.spec().data);
         }
+        let (spec, model) = (run.spec().clone(), run.model_spec().clone());
         refuse_changes(&args, &spec, &model, &out)?;
-        println!("resuming {} from step {}", out.display(), meta.step);
+        println!("resuming {} from step {}", out.display(), run.step());
         (spec, model)
     } else {
         let (mut spec, model) = RunSpec::default_for(data, args.class_conditional)?;
@@ -128,7 +129,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         stop: Some(stop),
         progress: ProgressStyle::auto(spec.train.log_every),
     };
-    let report = run::train_run(&out, &spec, &model, &device, &options)?;
+    let report = Run::train(&out, &spec, &model, &device, &options)?;
     if report.resumed_exactly == Some(false) {
         println!("(no train state for this checkpoint, e.g. from an older ddpm: AdamW restarted from zero moments)");
     }
