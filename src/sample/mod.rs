@@ -8,6 +8,8 @@
 //!   parameterisation, with guidance;
 //! - [`network`]: [`sample`], the loop on candle tensors for a trained [`crate::nn::EpsModel`],
 //!   with the trajectory of x_t and of the predicted x_0 ("full noise removal", note 001; E21);
+//! - [`short`]: sampling in one line, `SampleConfig::ddpm().sample(&prediction, &schedule, n, &device)?`,
+//!   the shape taken from the network ([`SampleShape`]);
 //! - [`batched`]: many samples in chunks, with one class per sample;
 //! - [`removal`]: note 001's "full noise removal": real images noised to x_t, and the network's
 //!   eps and x_0 for them, at several t (E21);
@@ -23,6 +25,7 @@ pub mod denoise;
 pub mod network;
 pub mod output;
 pub mod removal;
+pub mod short;
 
 pub use array::{p_sample_loop, p_sample_step, MeanScale};
 pub use batched::{sample_batched, Batches};
@@ -30,3 +33,4 @@ pub use config::{SampleConfig, Sampler};
 pub use denoise::{Denoised, Guidance, Prediction};
 pub use network::{normal_tensor, sample, Trajectory};
 pub use removal::{full_noise_removal, Removal};
+pub use short::SampleShape;
