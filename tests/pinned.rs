@@ -1,7 +1,8 @@
-//! A regression guard for the arithmetic of training and sampling: a few exact f32 results on
-//! fixed seeds. The pinned fingerprints were produced by the code before the diffusion formulas
-//! were gathered into `ddpm::diffusion`, so they prove that the training loss and the sampler kept
-//! every bit. A deliberate change of that arithmetic updates them (and says why in its commit).
+//! A regression guard for the arithmetic of training and sampling: exact f32 results on fixed
+//! seeds, as fingerprints of their bits. Training and sampling must give the same numbers for the
+//! same seed (a run's loss.csv, a resumed run); any change to the order or precision of their
+//! floating-point operations changes a fingerprint here. A deliberate change updates them and
+//! says why in its commit.
 
 use ddpm::candle_core::{Device, Tensor};
 use ddpm::data::ToyData;

@@ -1,7 +1,7 @@
 //! Sampling: Algorithm 2 of Ho et al. 2020 (ancestral sampling; E20), DDIM (Song et al. 2021)
 //! and classifier-free guidance (Ho and Salimans 2022; E23).
 //!
-//! - [`array`]: Algorithm 2 on plain f64 arrays for any eps-predictor given as a function (the
+//! - [`mod@array`]: Algorithm 2 on plain f64 arrays for any eps-predictor given as a function (the
 //!   exact eps of a Gaussian mixture, in the checks), with note 000's 1/alpha_t erratum on purpose;
 //! - [`config`]: [`Sampler`] (ancestral or DDIM) and [`SampleConfig`], checked, and the steps visited;
 //! - [`denoise`]: what a network's output means: eps and the predicted x_0 from any
