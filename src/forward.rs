@@ -11,6 +11,10 @@ use crate::rng::{normal_like, Rng};
 use crate::stats::normal_log_pdf;
 use crate::{NoiseSchedule, Result};
 
+/// The closed form x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (Eq. 4), from the
+/// crate's vocabulary of formulas.
+pub use crate::diffusion::q_sample;
+
 fn check_same_shape<D: Dimension>(a: &Array<f64, D>, b: &Array<f64, D>, a_name: &str, b_name: &str) -> Result<()> {
     if a.shape() != b.shape() {
         invalid!("{a_name} and {b_name} must have the same shape, got {:?} and {:?}", a.shape(), b.shape());
@@ -72,32 +76,6 @@ pub fn q_coef_var(schedule: &NoiseSchedule, t: usize) -> Result<(f64, f64)> {
         invalid!("t must be in 0..={}, got {t}", schedule.steps());
     }
     Ok((schedule.sqrt_alpha_bar(t), 1.0 - schedule.alpha_bar(t)))
-}
-
-/// Samples the closed form in one step, `q_sample` of Ho et al.'s code (E5; notes 000, 003):
-///
-/// $$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$$
-///
-/// `t` in 0..=T. Note 000 writes this as an equality with the per-step sample; it holds in
-/// distribution only, with a fresh eps (erratum 2 of EQUATIONS.md).
-///
-/// ```
-/// use ndarray::array;
-/// let s = ddpm::NoiseSchedule::linear(1000).unwrap();
-/// let x0 = array![1.0, -1.0];
-/// let xt = ddpm::forward::q_sample(&s, &x0, 0, &array![0.3, 0.3]).unwrap();
-/// assert_eq!(xt, x0); // t = 0: nothing added
-/// ```
-pub fn q_sample<D: Dimension>(
-    schedule: &NoiseSchedule,
-    x0: &Array<f64, D>,
-    t: usize,
-    eps: &Array<f64, D>,
-) -> Result<Array<f64, D>> {
-    let (coef, var) = q_coef_var(schedule, t)?;
-    check_same_shape(x0, eps, "x0", "eps")?;
-    let std = var.sqrt();
-    Ok(Zip::from(x0).and(eps).map_collect(|&x, &e| coef * x + std * e))
 }
 
 /// The log-density ln q(x_t | x_0) summed over all elements (E5); `t` in 1..=T.

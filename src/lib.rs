@@ -5,8 +5,10 @@
 //! The mathematics lives in small modules named after the paper:
 //!
 //! - [`schedule`]: beta schedules and every derived table (alpha, alpha_bar, beta_tilde, SNR...) in f64;
+//! - [`diffusion`]: every formula once, by the names of Ho et al.'s code (`q_sample`,
+//!   `predict_x0_from_eps`, `q_posterior_mean`, `p_mean`, the v conversions), on ndarray and tensors;
 //! - [`forward`]: one step of q(x_t | x_{t-1}) and the closed form q(x_t | x_0);
-//! - [`posterior`]: q(x_{t-1} | x_t, x_0), its mean in the x_0 and eps forms, conversions;
+//! - [`posterior`]: q(x_{t-1} | x_t, x_0), the reverse variances, and the parameterisations;
 //! - [`objective`]: Gaussian KL, the discretised decoder L_0, the variational bound, L_simple;
 //! - [`mixture`]: a Gaussian-mixture data set for which everything is exact;
 //! - [`stats`]: moment and Kolmogorov-Smirnov tests, and the [`stats::Check`] record;
@@ -27,6 +29,7 @@ mod atomic;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod diffusion;
 pub mod display;
 pub mod eval;
 pub mod figures;

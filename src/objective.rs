@@ -3,8 +3,8 @@
 
 use ndarray::{Array, Dimension, Zip};
 
+use crate::diffusion::q_posterior_mean;
 use crate::forward::{q_coef_var, q_path, q_path_log_density, q_sample};
-use crate::posterior::mu_tilde;
 use crate::rng::{normal_like, Rng};
 use crate::stats::{normal_cdf, normal_log_pdf};
 use crate::{NoiseSchedule, Result};
@@ -191,7 +191,7 @@ where
     let mut steps = Vec::with_capacity(big_t.saturating_sub(1));
     for t in 2..=big_t {
         let xt = draw(t)?;
-        let mu = mu_tilde(schedule, x0, &xt, t)?;
+        let mu = q_posterior_mean(schedule, x0, &xt, t)?;
         let (mean, var) = p_mean_var(&xt, t)?;
         steps.push(gaussian_kl(&mu, schedule.beta_tilde(t), &mean, var)?);
     }

@@ -1,28 +1,18 @@
-//! The forward-process posterior q(x_{t-1} | x_t, x_0) and the exact conversions between what a
-//! network may predict: the noise eps, the clean x_0, the posterior mean, or v
-//! (Ho et al. 2020, Eq. 6, 7, 11; note 002; Salimans and Ho 2022 for v).
+//! The forward-process posterior q(x_{t-1} | x_t, x_0): its variance, the reverse variances, its
+//! density by Bayes' rule, and what a network may predict (the noise eps, the clean x_0, the
+//! posterior mean, or v), converted into each other by the formulas of [`crate::diffusion`]
+//! (Ho et al. 2020, Eq. 6, 7, 11; note 002; Salimans and Ho 2022 for v). Its mean is
+//! [`crate::diffusion::q_posterior_mean`] (Eq. 7), or [`crate::diffusion::p_mean`] in the eps form.
 
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{Array, Dimension, Zip};
-
+use crate::diffusion::{
+    p_mean, predict_eps_from_mean, predict_eps_from_v, predict_eps_from_x0, predict_v, predict_x0_from_eps, same_shape,
+    At, DiffusionArray,
+};
 use crate::stats::normal_log_pdf;
 use crate::{Error, NoiseSchedule, Result};
-
-/// a x + b y, element-wise, for arrays of the same shape.
-fn affine<D: Dimension>(
-    a: f64,
-    x: &Array<f64, D>,
-    b: f64,
-    y: &Array<f64, D>,
-    names: (&str, &str),
-) -> Result<Array<f64, D>> {
-    if x.shape() != y.shape() {
-        invalid!("{} and {} must have the same shape, got {:?} and {:?}", names.0, names.1, x.shape(), y.shape());
-    }
-    Ok(Zip::from(x).and(y).map_collect(|&x, &y| a * x + b * y))
-}
 
 /// The variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, Eq. 7; note 002; E11):
 ///
@@ -32,108 +22,6 @@ fn affine<D: Dimension>(
 pub fn beta_tilde(schedule: &NoiseSchedule, t: usize) -> Result<f64> {
     schedule.check_t(t)?;
     Ok(schedule.beta_tilde(t))
-}
-
-/// The mean of q(x_{t-1} | x_t, x_0) in the x_0 form (Ho et al. 2020, Eq. 7; note 002; E11):
-///
-/// $$\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t} x_0
-///              + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t} x_t$$
-///
-/// ```
-/// use ndarray::array;
-/// let s = ddpm::NoiseSchedule::linear(1000).unwrap();
-/// let mu = ddpm::posterior::mu_tilde(&s, &array![0.5], &array![0.5], 1).unwrap();
-/// assert!((mu[0] - 0.5).abs() < 1e-12); // at t = 1 the posterior mean is x_0
-/// ```
-pub fn mu_tilde<D: Dimension>(
-    schedule: &NoiseSchedule,
-    x0: &Array<f64, D>,
-    xt: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    affine(schedule.mu_tilde_coef_x0(t), x0, schedule.mu_tilde_coef_xt(t), xt, ("x0", "xt"))
-}
-
-/// The mean of q(x_{t-1} | x_t, x_0) in the eps form (Ho et al. 2020, Eq. 10-11; notes 002, 003; E12),
-/// obtained by substituting x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t) into Eq. 7:
-///
-/// $$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon\Big)$$
-///
-/// This is also the mean of Algorithm 2's step with eps = eps_theta(x_t, t).
-pub fn mu_tilde_from_eps<D: Dimension>(
-    schedule: &NoiseSchedule,
-    xt: &Array<f64, D>,
-    eps: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    let a = 1.0 / schedule.alpha(t).sqrt();
-    let b = -a * schedule.beta(t) / schedule.sqrt_one_minus_alpha_bar(t);
-    affine(a, xt, b, eps, ("xt", "eps"))
-}
-
-/// x_0 from x_t and the noise (Ho et al. 2020, Eq. 4 solved for x_0; note 002; E12):
-///
-/// $$x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon}{\sqrt{\bar\alpha_t}}$$
-///
-/// the "full noise removal" view of note 001.
-pub fn x0_from_eps<D: Dimension>(
-    schedule: &NoiseSchedule,
-    xt: &Array<f64, D>,
-    eps: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    let a = 1.0 / schedule.sqrt_alpha_bar(t);
-    affine(a, xt, -a * schedule.sqrt_one_minus_alpha_bar(t), eps, ("xt", "eps"))
-}
-
-/// The noise from x_t and x_0: eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t).
-pub fn eps_from_x0<D: Dimension>(
-    schedule: &NoiseSchedule,
-    xt: &Array<f64, D>,
-    x0: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    let a = 1.0 / schedule.sqrt_one_minus_alpha_bar(t);
-    affine(a, xt, -a * schedule.sqrt_alpha_bar(t), x0, ("xt", "x0"))
-}
-
-/// The noise from x_t and the posterior mean, inverting the eps form of [`mu_tilde_from_eps`]:
-/// eps = (x_t - sqrt(alpha_t) mu) sqrt(1 - alpha_bar_t) / beta_t.
-pub fn eps_from_mean<D: Dimension>(
-    schedule: &NoiseSchedule,
-    xt: &Array<f64, D>,
-    mean: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    let k = schedule.sqrt_one_minus_alpha_bar(t) / schedule.beta(t);
-    affine(k, xt, -k * schedule.alpha(t).sqrt(), mean, ("xt", "mean"))
-}
-
-/// v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans and Ho 2022, Sec. 4).
-pub fn v_from_x0_eps<D: Dimension>(
-    schedule: &NoiseSchedule,
-    x0: &Array<f64, D>,
-    eps: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    affine(schedule.sqrt_alpha_bar(t), eps, -schedule.sqrt_one_minus_alpha_bar(t), x0, ("eps", "x0"))
-}
-
-/// eps from x_t and v: eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v.
-pub fn eps_from_v<D: Dimension>(
-    schedule: &NoiseSchedule,
-    xt: &Array<f64, D>,
-    v: &Array<f64, D>,
-    t: usize,
-) -> Result<Array<f64, D>> {
-    schedule.check_t(t)?;
-    affine(schedule.sqrt_one_minus_alpha_bar(t), xt, schedule.sqrt_alpha_bar(t), v, ("xt", "v"))
 }
 
 /// What a network predicts from (x_t, t): the four parameterisations are affine in each other
@@ -155,53 +43,72 @@ impl Parameterisation {
     /// All four, in the order notebooks show them.
     pub const ALL: [Parameterisation; 4] = [Self::Eps, Self::X0, Self::V, Self::Mean];
 
-    /// The noise eps implied by a prediction `value` of this kind at (x_t, t).
-    pub fn to_eps<D: Dimension>(
+    /// The noise eps implied by a prediction `value` of this kind at (x_t, t), by the formulas of
+    /// [`crate::diffusion`]: eps itself, [`predict_eps_from_x0`], [`predict_eps_from_v`] or
+    /// [`predict_eps_from_mean`]. For ndarray arrays and tensors, at one t or one per batch element.
+    pub fn to_eps<'a, A: DiffusionArray + Clone>(
         self,
         schedule: &NoiseSchedule,
-        xt: &Array<f64, D>,
-        value: &Array<f64, D>,
-        t: usize,
-    ) -> Result<Array<f64, D>> {
+        xt: &A,
+        value: &A,
+        t: impl Into<At<'a>>,
+    ) -> Result<A> {
+        let t = t.into();
         match self {
             Self::Eps => {
-                schedule.check_t(t)?;
-                affine(0.0, xt, 1.0, value, ("xt", "value"))
+                t.check(schedule, 1)?;
+                same_shape(xt, value, "xt", "value")?;
+                Ok(value.clone())
             }
-            Self::X0 => eps_from_x0(schedule, xt, value, t),
-            Self::V => eps_from_v(schedule, xt, value, t),
-            Self::Mean => eps_from_mean(schedule, xt, value, t),
+            Self::X0 => predict_eps_from_x0(schedule, xt, t, value),
+            Self::V => predict_eps_from_v(schedule, xt, t, value),
+            Self::Mean => predict_eps_from_mean(schedule, xt, t, value),
         }
     }
 
-    /// The prediction of this kind implied by the noise `eps` at (x_t, t).
-    pub fn from_eps<D: Dimension>(
+    /// The prediction of this kind implied by the noise `eps` at (x_t, t): eps itself,
+    /// [`predict_x0_from_eps`], [`predict_v`] of that x_0, or [`p_mean`].
+    ///
+    /// ```
+    /// use ddpm::candle_core::{Device, Tensor};
+    /// use ddpm::posterior::Parameterisation;
+    /// let s = ddpm::NoiseSchedule::linear(1000).unwrap();
+    /// let xt = Tensor::new(&[[0.3f32, -0.1]], &Device::Cpu).unwrap();
+    /// let eps = Tensor::new(&[[1f32, 0.5]], &Device::Cpu).unwrap();
+    /// let x0 = Parameterisation::X0.from_eps(&s, &xt, &eps, 100).unwrap();
+    /// let back = Parameterisation::X0.to_eps(&s, &xt, &x0, 100).unwrap();
+    /// let err: f32 = (back - &eps).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+    /// assert!(err < 1e-4);
+    /// ```
+    pub fn from_eps<'a, A: DiffusionArray + Clone>(
         self,
         schedule: &NoiseSchedule,
-        xt: &Array<f64, D>,
-        eps: &Array<f64, D>,
-        t: usize,
-    ) -> Result<Array<f64, D>> {
+        xt: &A,
+        eps: &A,
+        t: impl Into<At<'a>>,
+    ) -> Result<A> {
+        let t = t.into();
         match self {
             Self::Eps => Self::Eps.to_eps(schedule, xt, eps, t),
-            Self::X0 => x0_from_eps(schedule, xt, eps, t),
+            Self::X0 => predict_x0_from_eps(schedule, xt, t, eps),
             Self::V => {
-                let x0 = x0_from_eps(schedule, xt, eps, t)?;
-                v_from_x0_eps(schedule, &x0, eps, t)
+                let x0 = predict_x0_from_eps(schedule, xt, t, eps)?;
+                predict_v(schedule, &x0, t, eps)
             }
-            Self::Mean => mu_tilde_from_eps(schedule, xt, eps, t),
+            Self::Mean => p_mean(schedule, xt, t, eps),
         }
     }
 
     /// Converts a prediction of this kind into one of kind `to`.
-    pub fn convert<D: Dimension>(
+    pub fn convert<'a, A: DiffusionArray + Clone>(
         self,
         to: Self,
         schedule: &NoiseSchedule,
-        xt: &Array<f64, D>,
-        value: &Array<f64, D>,
-        t: usize,
-    ) -> Result<Array<f64, D>> {
+        xt: &A,
+        value: &A,
+        t: impl Into<At<'a>>,
+    ) -> Result<A> {
+        let t = t.into();
         let eps = self.to_eps(schedule, xt, value, t)?;
         to.from_eps(schedule, xt, &eps, t)
     }

@@ -2,9 +2,8 @@
 
 mod common;
 
-use ddpm::posterior::{
-    mu_tilde, mu_tilde_from_eps, posterior_density_bayes, x0_from_eps, Parameterisation, ReverseVar,
-};
+use ddpm::diffusion::{p_mean, predict_x0_from_eps, q_posterior_mean};
+use ddpm::posterior::{posterior_density_bayes, Parameterisation, ReverseVar};
 use ddpm::{verify, NoiseSchedule};
 use ndarray::array;
 use proptest::prelude::*;
@@ -43,7 +42,7 @@ fn hand_computed_posterior_at_t_2() {
     // mu_tilde = sqrt(0.9) 0.2 / 0.28 x0 + sqrt(0.8) 0.1 / 0.28 xt.
     let s = NoiseSchedule::new(ddpm::BetaSchedule::Custom(vec![0.1, 0.2]), 2).unwrap();
     assert!((s.beta_tilde(2) - 0.1 / 0.28 * 0.2).abs() < 1e-15);
-    let mu = mu_tilde(&s, &array![1.0], &array![2.0], 2).unwrap();
+    let mu = q_posterior_mean(&s, &array![1.0], &array![2.0], 2).unwrap();
     let expected = 0.9f64.sqrt() * 0.2 / 0.28 + 0.8f64.sqrt() * 0.1 / 0.28 * 2.0;
     assert!((mu[0] - expected).abs() < 1e-14);
     assert_eq!(ReverseVar::BetaTilde.sigma_sq(&s, 2).unwrap(), s.beta_tilde(2));
@@ -61,21 +60,18 @@ fn names_parse() {
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let s = NoiseSchedule::linear(10).unwrap();
-    assert!(mu_tilde(&s, &array![1.0], &array![1.0, 2.0], 2).unwrap_err().to_string().contains("same shape"));
-    assert!(mu_tilde_from_eps(&s, &array![1.0], &array![1.0], 0)
-        .unwrap_err()
-        .to_string()
-        .contains("t must be in 1..=10"));
-    assert!(x0_from_eps(&s, &array![1.0], &array![1.0], 11).is_err());
+    assert!(q_posterior_mean(&s, &array![1.0], &array![1.0, 2.0], 2).unwrap_err().to_string().contains("same shape"));
+    assert!(p_mean(&s, &array![1.0], 0, &array![1.0]).unwrap_err().to_string().contains("t must be in 1..=10"));
+    assert!(predict_x0_from_eps(&s, &array![1.0], 11, &array![1.0]).is_err());
     assert!(posterior_density_bayes(&s, 1, 0.0, 0.0, &[0.0]).unwrap_err().to_string().contains("point mass"));
 }
 
 proptest! {
     #[test]
-    fn x0_from_eps_inverts_q_sample(x0 in -1.0f64..1.0, eps in -4.0f64..4.0, t in 1usize..=1000) {
+    fn predict_x0_from_eps_inverts_q_sample(x0 in -1.0f64..1.0, eps in -4.0f64..4.0, t in 1usize..=1000) {
         let s = NoiseSchedule::linear(1000).unwrap();
         let xt = ddpm::forward::q_sample(&s, &array![x0], t, &array![eps]).unwrap();
-        let back = x0_from_eps(&s, &xt, &array![eps], t).unwrap();
+        let back = predict_x0_from_eps(&s, &xt, t, &array![eps]).unwrap();
         // Dividing by sqrt(alpha_bar_t) >= 6.4e-3 amplifies rounding by at most ~160.
         prop_assert!((back[0] - x0).abs() < 1e-12);
     }

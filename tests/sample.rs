@@ -263,3 +263,26 @@ fn full_noise_removal_predicts_x0_well_for_small_t_and_the_mean_for_large_t() {
     assert!(ddpm::sample::full_noise_removal(&prediction, s, &x0, &[], 10, false).is_err());
     assert!(ddpm::sample::full_noise_removal(&prediction, s, &x0, &[1001], 10, false).is_err());
 }
+
+impl ddpm::sample::SampleShape for Exact {
+    fn sample_shape(&self) -> Vec<usize> {
+        vec![1]
+    }
+}
+
+#[test]
+fn the_short_form_gives_the_samples_of_the_long_form() {
+    let model = exact(Parameterisation::Eps);
+    let prediction = Prediction::eps(&model);
+    for config in [SampleConfig::ddpm().with_seed(4), SampleConfig::ddim(20).with_seed(5)] {
+        let short = config.sample(&prediction, &model.schedule, 6, &Device::Cpu).unwrap();
+        let (long, _) = sample(&prediction, &model.schedule, &[6, 1], None, &config, &Device::Cpu, |_, _| {}).unwrap();
+        assert_eq!(short.to_vec2::<f32>().unwrap(), long.to_vec2::<f32>().unwrap());
+    }
+    // The trajectory only when asked for.
+    let traced = SampleConfig { record_at: vec![500, 1], ..SampleConfig::ddim(10) };
+    let (_, trajectory) = traced.sample_with_trajectory(&prediction, &model.schedule, 3, &Device::Cpu).unwrap();
+    assert_eq!(trajectory.t, vec![445, 1]); // the visited steps at or below 500 and 1
+    let err = SampleConfig::ddpm().sample(&prediction, &model.schedule, 0, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("n must be at least 1, got 0"));
+}

@@ -123,3 +123,21 @@ proptest! {
         prop_assert!((s.log_snr(t) - s.snr(t).ln()).abs() < 1e-9 * s.snr(t).ln().abs().max(1.0));
     }
 }
+
+#[test]
+fn the_coefficients_of_eq_11_and_15_follow_their_definitions() {
+    // Custom betas 0.1, 0.2: alpha_bar_1 = 0.9, alpha_bar_2 = 0.72 (by hand).
+    let s = NoiseSchedule::new(BetaSchedule::Custom(vec![0.1, 0.2]), 2).unwrap();
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-15, "{a} vs {b}");
+    close(s.sqrt_recip_alpha_bar(2), 1.0 / 0.72f64.sqrt());
+    close(s.sqrt_recipm1_alpha_bar(2), (1.0 / 0.72f64 - 1.0).sqrt());
+    close(s.sqrt_recip_one_minus_alpha_bar(2), 1.0 / 0.28f64.sqrt());
+    close(s.p_mean_coef_xt(2), 1.0 / 0.8f64.sqrt());
+    close(s.p_mean_coef_eps(2), 0.2 / 0.28f64.sqrt());
+    // sqrt(1/alpha_bar - 1) = sqrt(1 - alpha_bar) / sqrt(alpha_bar), the inverse square root of the SNR.
+    close(s.sqrt_recipm1_alpha_bar(2), s.snr(2).powf(-0.5));
+    for name in ddpm::schedule::EXTRA_COLUMNS {
+        assert_eq!(s.column(name).unwrap().len(), 2, "{name}");
+    }
+    assert!(s.column("sqrt_recip").unwrap_err().to_string().contains("p_mean_coef_eps"));
+}

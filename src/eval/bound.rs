@@ -7,8 +7,10 @@
 //! unbiased; with strata = T - 1 it is the exact sum over t, as Ho et al.'s `calc_bpd_loop`).
 
 use candle_core::{DType, Tensor};
+use ndarray::Array1;
 use rand::Rng as _;
 
+use crate::diffusion::{p_mean, q_posterior_mean, q_sample};
 use crate::nn::EpsModel;
 use crate::objective::{discretised_gaussian_log_likelihood, normal_kl};
 use crate::rng::{normal_vec, seeded};
@@ -71,7 +73,7 @@ pub fn variational_bound<M: EpsModel>(
         invalid!("strata must be in 1..={} (T - 1), got {strata}", big_t - 1);
     }
     let (b, dims) = (x0.dim(0)?, x0.elem_count() / x0.dim(0)?.max(1));
-    let x: Vec<f64> = x0.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from).collect();
+    let x: Array1<f64> = x0.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from).collect();
     let mut rng = seeded(seed);
     let per_image = |sum: f64| sum / b as f64;
 
@@ -79,17 +81,20 @@ pub fn variational_bound<M: EpsModel>(
     let (a_big_t, var_big_t) = (schedule.sqrt_alpha_bar(big_t), 1.0 - schedule.alpha_bar(big_t));
     let prior = per_image(x.iter().map(|&v| normal_kl(a_big_t * v, var_big_t.ln(), 0.0, 0.0)).sum());
 
-    // For one t: x_t ~ q(x_t | x_0) and the model's mean mu_theta(x_t, t) (eps form, Eq. 11).
-    let mean_at = |t: usize, rng: &mut crate::rng::Rng| -> Result<(Vec<f64>, Vec<f64>)> {
-        let eps = normal_vec(rng, x.len());
-        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
-        let xt: Vec<f64> = x.iter().zip(&eps).map(|(v, e)| a * v + s * e).collect();
+    // For one t: x_t ~ q(x_t | x_0) (Eq. 4) and the model's mean mu_theta(x_t, t) (eps form, Eq. 11).
+    let mean_at = |t: usize, rng: &mut crate::rng::Rng| -> Result<(Array1<f64>, Array1<f64>)> {
+        let eps = Array1::from(normal_vec(rng, x.len()));
+        let xt = q_sample(schedule, &x, t, &eps)?;
         let xt_tensor = Tensor::from_vec(xt.iter().map(|&v| v as f32).collect::<Vec<f32>>(), x0.dims(), x0.device())?;
-        let eps_pred: Vec<f32> =
-            prediction.denoise(schedule, &xt_tensor, t, None, false)?.eps.flatten_all()?.to_vec1()?;
-        let coef = schedule.beta(t) / s;
-        let inv_sqrt_alpha = 1.0 / schedule.alpha(t).sqrt();
-        let mean = xt.iter().zip(&eps_pred).map(|(v, &e)| (v - coef * e as f64) * inv_sqrt_alpha).collect();
+        let eps_pred: Array1<f64> = prediction
+            .denoise(schedule, &xt_tensor, t, None, false)?
+            .eps
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let mean = p_mean(schedule, &xt, t, &eps_pred)?;
         Ok((xt, mean))
     };
 
@@ -100,9 +105,9 @@ pub fn variational_bound<M: EpsModel>(
         let (lo, hi) = (2 + k * n_terms / strata, 2 + (k + 1) * n_terms / strata); // t in lo..hi
         let t = rng.random_range(lo..hi);
         let (xt, mean) = mean_at(t, &mut rng)?;
-        let (c0, ct) = (schedule.mu_tilde_coef_x0(t), schedule.mu_tilde_coef_xt(t));
+        let mu_tilde = q_posterior_mean(schedule, &x, &xt, t)?;
         let (log_var_q, log_var_p) = (schedule.beta_tilde(t).ln(), sigma_sq(schedule, t).ln());
-        let kl: f64 = (0..x.len()).map(|i| normal_kl(c0 * x[i] + ct * xt[i], log_var_q, mean[i], log_var_p)).sum();
+        let kl: f64 = (0..x.len()).map(|i| normal_kl(mu_tilde[i], log_var_q, mean[i], log_var_p)).sum();
         let term = per_image(kl);
         profile.push((t, term));
         steps_sum += (hi - lo) as f64 * term;

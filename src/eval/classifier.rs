@@ -201,15 +201,17 @@ fn with_noise((x, y): (Tensor, Tensor), rng: &mut crate::rng::Rng) -> Result<(Te
     let digits: Vec<f32> = x.flatten_all()?.to_vec1()?;
     let mut noise = Vec::with_capacity(k * pixels);
     for j in 0..k {
-        let eps = crate::rng::normal_vec(rng, pixels);
-        let (a, s) = if j % 2 == 0 {
-            (0.0, 1.0)
+        let eps = ndarray::Array1::from(crate::rng::normal_vec(rng, pixels));
+        // Pure noise, or a digit noised to a large t by Eq. 4.
+        let xt = if j % 2 == 0 {
+            eps
         } else {
             let t = rng.random_range(300..=1000);
-            (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t))
+            let x0 = &digits[(j % b) * pixels..(j % b + 1) * pixels];
+            let x0: ndarray::Array1<f64> = x0.iter().map(|&v| v as f64).collect();
+            crate::diffusion::q_sample(&schedule, &x0, t, &eps)?
         };
-        let x0 = &digits[(j % b) * pixels..(j % b + 1) * pixels];
-        noise.extend(x0.iter().zip(&eps).map(|(&v, e)| (a * v as f64 + s * e).clamp(-1.0, 1.0) as f32));
+        noise.extend(xt.iter().map(|v| v.clamp(-1.0, 1.0) as f32));
     }
     let mut shape = x.dims().to_vec();
     shape[0] = k;

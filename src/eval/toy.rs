@@ -11,9 +11,10 @@
 //!   under a training loss curve.
 
 use candle_core::{Device, Tensor};
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use rand::Rng as _;
 
+use crate::diffusion::q_sample;
 use crate::mixture::GaussianMixture;
 use crate::nn::EpsModel;
 use crate::rng::{normal_vec, Rng};
@@ -212,10 +213,9 @@ pub fn l_simple_floor(
     let mut values = Vec::with_capacity(n);
     for row in x0.rows() {
         let t = rng.random_range(1..=schedule.steps());
-        let eps = normal_vec(rng, d);
-        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
-        let xt: Vec<f64> = row.iter().zip(&eps).map(|(x, e)| a * x + s * e).collect();
-        let best = mixture.eps_star(schedule, t, &xt)?;
+        let eps = Array1::from(normal_vec(rng, d));
+        let xt = q_sample(schedule, &row.to_owned(), t, &eps)?;
+        let best = mixture.eps_star(schedule, t, &xt.to_vec())?;
         values.push(eps.iter().zip(&best).map(|(e, b)| (e - b).powi(2)).sum::<f64>() / d as f64);
     }
     let (mean, var) = crate::stats::mean_var(&values);

@@ -34,8 +34,7 @@ impl GaussianMixture {
         if t == 0 {
             return Ok(self.clone());
         }
-        let alpha_bar = schedule.alpha_bar(t);
-        let sqrt_alpha_bar = alpha_bar.sqrt();
+        let (alpha_bar, sqrt_alpha_bar) = (schedule.alpha_bar(t), schedule.sqrt_alpha_bar(t));
         let means = self.means.iter().map(|mu| mu.iter().map(|m| sqrt_alpha_bar * m).collect()).collect();
         let stds = self.stds.iter().map(|s| (alpha_bar * s * s + (1.0 - alpha_bar)).sqrt()).collect();
         Ok(GaussianMixture { weights: self.weights.clone(), means, stds })
@@ -66,7 +65,8 @@ impl GaussianMixture {
         schedule.check_t(t)?;
         self.check_point("x_t", x_t)?;
         let alpha_bar = schedule.alpha_bar(t);
-        let (sqrt_alpha_bar, sqrt_one_minus_alpha_bar) = (alpha_bar.sqrt(), (1.0 - alpha_bar).sqrt());
+        let (sqrt_alpha_bar, sqrt_one_minus_alpha_bar) =
+            (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
         let d = self.dim();
         let mut log_resp = Vec::with_capacity(self.n_components());
         let mut eps_given_k = Vec::with_capacity(self.n_components());

@@ -2,28 +2,21 @@
 //! function: the exact eps of a Gaussian mixture, or a network wrapped in a closure
 //! (Ho et al. 2020, Algorithm 2 and Eq. 11; notes 000, 002, 003; E20).
 
-use ndarray::{Array, Dimension, Zip};
+use ndarray::{Array, Dimension};
+
+use crate::diffusion::p_mean_scaled;
+pub use crate::diffusion::MeanScale;
 
 use crate::posterior::ReverseVar;
 use crate::rng::{normal_like, Rng};
 use crate::{NoiseSchedule, Result};
 
-/// How the mean of a reverse step is scaled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum MeanScale {
-    /// Divide by sqrt(alpha_t), as Ho et al. 2020, Algorithm 2 line 4 and Eq. 11.
-    #[default]
-    SqrtAlpha,
-    /// Divide by alpha_t, as note 000 writes Algorithm 2 (erratum 1 of EQUATIONS.md). Wrong on
-    /// purpose: it exists so the notebooks can show the samples drift.
-    AlphaErratum,
-}
-
 /// One step of Algorithm 2, line 4:
 ///
 /// $$x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{1-\alpha_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\Big) + \sigma_t z$$
 ///
-/// with `z` the fresh noise (Algorithm 2 uses z = 0 at t = 1; [`p_sample_loop`] does that).
+/// with `z` the fresh noise (Algorithm 2 uses z = 0 at t = 1; [`p_sample_loop`] does that): the
+/// mean of [`p_mean_scaled`] (Eq. 11) plus sigma_t z.
 pub fn p_sample_step<D: Dimension>(
     schedule: &NoiseSchedule,
     xt: &Array<f64, D>,
@@ -42,13 +35,8 @@ pub fn p_sample_step<D: Dimension>(
             z.shape()
         );
     }
-    let alpha = schedule.alpha(t);
-    let divisor = match scale {
-        MeanScale::SqrtAlpha => alpha.sqrt(),
-        MeanScale::AlphaErratum => alpha,
-    };
-    let eps_coef = (1.0 - alpha) / schedule.sqrt_one_minus_alpha_bar(t);
-    Ok(Zip::from(xt).and(eps_pred).and(z).map_collect(|&x, &e, &z| (x - eps_coef * e) / divisor + sigma_t * z))
+    let mean = p_mean_scaled(schedule, xt, t, eps_pred, scale)?;
+    Ok(mean + z.mapv(|z| sigma_t * z))
 }
 
 /// Algorithm 2 from x_T down to x_0: for t = T, ..., 1, x_{t-1} from [`p_sample_step`] with

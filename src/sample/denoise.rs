@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Tensor};
 
+use crate::diffusion::{predict_eps_from_v, predict_eps_from_x0, predict_x0_from_eps};
 use crate::nn::EpsModel;
 use crate::posterior::Parameterisation;
 use crate::{NoiseSchedule, Result};
@@ -35,8 +36,8 @@ pub struct Guidance {
 pub struct Denoised {
     /// eps_pred, consistent with `x0`: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
     pub eps: Tensor,
-    /// x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t) (Ho et al. 2020, Eq. 15),
-    /// clipped to [-1, 1] when asked.
+    /// x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t) (Ho et al. 2020, Eq. 15;
+    /// [`predict_x0_from_eps`]), clipped to [-1, 1] when asked.
     pub x0: Tensor,
 }
 
@@ -52,18 +53,15 @@ impl<M: EpsModel> Prediction<M> {
         clip: bool,
     ) -> Result<Denoised> {
         schedule.check_t(t)?;
-        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
         // Detached: a network whose weights are variables would otherwise attach its graph for
         // back-propagation to every output, and a sampling loop would keep all its steps alive.
         let eps = self.guided_eps(schedule, xt, t, guidance)?.detach();
-        // x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
-        let x0 = ((xt - eps.affine(s, 0.0)?)? * (1.0 / a))?;
+        let x0 = predict_x0_from_eps(schedule, xt, t, &eps)?;
         if !clip {
             return Ok(Denoised { eps, x0 });
         }
         let x0 = x0.clamp(-1f32, 1f32)?;
-        // eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)
-        let eps = ((xt - x0.affine(a, 0.0)?)? * (1.0 / s))?;
+        let eps = predict_eps_from_x0(schedule, xt, t, &x0)?;
         Ok(Denoised { eps, x0 })
     }
 
@@ -104,13 +102,10 @@ impl<M: EpsModel> Prediction<M> {
 
     /// The eps implied by the network's output `out` at (x_t, t), by its parameterisation.
     fn eps_of(&self, schedule: &NoiseSchedule, xt: &Tensor, t: usize, out: &Tensor) -> Result<Tensor> {
-        let (a, s) = (schedule.sqrt_alpha_bar(t), schedule.sqrt_one_minus_alpha_bar(t));
         match self.parameterisation {
             Parameterisation::Eps => Ok(out.clone()),
-            // eps = (x_t - sqrt(alpha_bar) x_0) / sqrt(1 - alpha_bar)
-            Parameterisation::X0 => Ok(((xt - out.affine(a, 0.0)?)? * (1.0 / s))?),
-            // eps = sqrt(1 - alpha_bar) x_t + sqrt(alpha_bar) v (Salimans and Ho 2022)
-            Parameterisation::V => Ok((xt.affine(s, 0.0)? + out.affine(a, 0.0)?)?),
+            Parameterisation::X0 => predict_eps_from_x0(schedule, xt, t, out),
+            Parameterisation::V => predict_eps_from_v(schedule, xt, t, out),
             Parameterisation::Mean => {
                 invalid!(
                     "sampling from a network that predicts the posterior mean is not supported; allowed: eps, x0, v"

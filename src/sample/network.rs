@@ -3,9 +3,9 @@
 
 use candle_core::{Device, Tensor};
 
-use super::array::MeanScale;
 use super::config::{SampleConfig, Sampler};
 use super::denoise::{Guidance, Prediction};
+use crate::diffusion::p_mean_scaled;
 use crate::nn::EpsModel;
 use crate::rng::{normal_vec, seeded, Rng};
 use crate::{NoiseSchedule, Result};
@@ -63,13 +63,8 @@ pub fn sample<M: EpsModel>(
         let s = steps.get(i + 1).copied().unwrap_or(0);
         x = match config.sampler {
             Sampler::Ancestral { sigma } => {
-                // Line 4: the mean, then + sigma_t z (line 3: z = 0 when t = 1).
-                let eps_coef = schedule.beta(t) / schedule.sqrt_one_minus_alpha_bar(t);
-                let divisor = match config.mean_scale {
-                    MeanScale::SqrtAlpha => schedule.alpha(t).sqrt(),
-                    MeanScale::AlphaErratum => schedule.alpha(t),
-                };
-                let mean = ((&x - d.eps.affine(eps_coef, 0.0)?)? * (1.0 / divisor))?;
+                // Line 4: the mean (Eq. 11), then + sigma_t z (line 3: z = 0 when t = 1).
+                let mean = p_mean_scaled(schedule, &x, t, &d.eps, config.mean_scale)?;
                 add_noise(mean, sigma.sigma_sq(schedule, t)?.sqrt(), t > 1, &mut rng)?
             }
             Sampler::Ddim { eta, .. } => {

@@ -8,6 +8,7 @@ use candle_core::{DType, Tensor};
 
 use super::denoise::Prediction;
 use super::network::normal_tensor;
+use crate::diffusion::q_sample;
 use crate::nn::EpsModel;
 use crate::rng::seeded;
 use crate::{NoiseSchedule, Result};
@@ -16,13 +17,14 @@ use crate::{NoiseSchedule, Result};
 #[derive(Clone, Debug)]
 pub struct Removal {
     pub t: usize,
-    /// x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+    /// x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps ([`q_sample`], E5).
     pub xt: Tensor,
     /// The noise that was added (the same draw at every t).
     pub eps: Tensor,
     /// The network's eps_theta(x_t, t).
     pub eps_pred: Tensor,
-    /// x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t), clipped when asked.
+    /// x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t)
+    /// ([`crate::diffusion::predict_x0_from_eps`]), clipped when asked.
     pub x0_pred: Tensor,
 }
 
@@ -55,9 +57,7 @@ pub fn full_noise_removal<M: EpsModel>(
     ts.iter()
         .map(|&t| {
             schedule.check_t(t)?;
-            // E5: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
-            let xt = (x0.affine(schedule.sqrt_alpha_bar(t), 0.0)?
-                + eps.affine(schedule.sqrt_one_minus_alpha_bar(t), 0.0)?)?;
+            let xt = q_sample(schedule, x0, t, &eps)?;
             let d = prediction.denoise(schedule, &xt, t, None, clip)?;
             Ok(Removal { t, xt, eps: eps.clone(), eps_pred: d.eps, x0_pred: d.x0 })
         })

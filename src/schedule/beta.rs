@@ -9,7 +9,7 @@ use crate::{Error, Result};
 /// The largest number of steps a schedule may have (a bound that keeps tables in memory).
 pub const MAX_STEPS: usize = 1_000_000;
 
-/// How beta_t grows with t. Build one, then call [`NoiseSchedule::new`].
+/// How beta_t grows with t. Build one, then call [`super::NoiseSchedule::new`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum BetaSchedule {
     /// beta_t evenly spaced from `beta_start` (t = 1) to `beta_end` (t = T), as numpy's

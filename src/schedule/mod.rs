@@ -9,4 +9,4 @@ mod beta;
 mod noise;
 
 pub use beta::{linspace, BetaSchedule, ScheduleKind, MAX_STEPS};
-pub use noise::{NoiseSchedule, TABLE_COLUMNS};
+pub use noise::{NoiseSchedule, EXTRA_COLUMNS, TABLE_COLUMNS};

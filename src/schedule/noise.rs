@@ -25,6 +25,17 @@ pub const TABLE_COLUMNS: [&str; 10] = [
     "snr",
 ];
 
+/// The columns [`NoiseSchedule::column`] knows besides [`TABLE_COLUMNS`].
+pub const EXTRA_COLUMNS: [&str; 7] = [
+    "alpha_bar_prev",
+    "log_snr",
+    "posterior_log_var_clipped",
+    "sqrt_recip_alpha_bar",
+    "sqrt_recipm1_alpha_bar",
+    "p_mean_coef_xt",
+    "p_mean_coef_eps",
+];
+
 impl NoiseSchedule {
     /// Computes the tables for `steps` = T steps. alpha_bar_t is the running product of
     /// alpha_s = 1 - beta_s (Ho et al. 2020, Eq. 4 and the line above it), as `np.cumprod`.
@@ -121,6 +132,36 @@ impl NoiseSchedule {
         (1.0 - self.alpha_bar(t)).sqrt()
     }
 
+    /// 1 / sqrt(alpha_bar_t), the factor of Eq. 15 that turns x_t - sqrt(1 - alpha_bar_t) eps into
+    /// x_0 (`sqrt_recip_alphas_cumprod` of Ho et al.'s code).
+    pub fn sqrt_recip_alpha_bar(&self, t: usize) -> f64 {
+        1.0 / self.sqrt_alpha_bar(t)
+    }
+
+    /// sqrt(1 / alpha_bar_t - 1) = sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t), the weight of eps in
+    /// x_0 = x_t / sqrt(alpha_bar_t) - sqrt(1 / alpha_bar_t - 1) eps (Eq. 15;
+    /// `sqrt_recipm1_alphas_cumprod` of Ho et al.'s code). The SNR's inverse square root.
+    pub fn sqrt_recipm1_alpha_bar(&self, t: usize) -> f64 {
+        (1.0 / self.alpha_bar(t) - 1.0).sqrt()
+    }
+
+    /// 1 / sqrt(1 - alpha_bar_t), the factor that turns x_t - sqrt(alpha_bar_t) x_0 into eps (Eq. 4
+    /// solved for eps).
+    pub fn sqrt_recip_one_minus_alpha_bar(&self, t: usize) -> f64 {
+        1.0 / self.sqrt_one_minus_alpha_bar(t)
+    }
+
+    /// The coefficient of x_t in the reverse mean, 1 / sqrt(alpha_t) (Ho et al. 2020, Eq. 11).
+    pub fn p_mean_coef_xt(&self, t: usize) -> f64 {
+        1.0 / self.alpha(t).sqrt()
+    }
+
+    /// The weight of the predicted noise in the reverse mean, beta_t / sqrt(1 - alpha_bar_t)
+    /// (Ho et al. 2020, Eq. 11; Algorithm 2 writes it (1 - alpha_t) / sqrt(1 - alpha_bar_t)).
+    pub fn p_mean_coef_eps(&self, t: usize) -> f64 {
+        self.beta(t) / self.sqrt_one_minus_alpha_bar(t)
+    }
+
     /// beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t, the variance of
     /// q(x_{t-1} | x_t, x_0) (Ho et al. 2020, Eq. 7; note 002). It is 0 at t = 1.
     pub fn beta_tilde(&self, t: usize) -> f64 {
@@ -154,8 +195,8 @@ impl NoiseSchedule {
         self.alpha_bar(t).ln() - (-self.alpha_bar(t)).ln_1p()
     }
 
-    /// A whole column for t = 1..=T, by one of the names in [`TABLE_COLUMNS`] or "alpha_bar_prev",
-    /// "log_snr", "posterior_log_var_clipped".
+    /// A whole column for t = 1..=T, by one of the names in [`TABLE_COLUMNS`] or those in
+    /// [`EXTRA_COLUMNS`].
     pub fn column(&self, name: &str) -> Result<Vec<f64>> {
         let f: fn(&Self, usize) -> f64 = match name {
             "t" => |_, t| t as f64,
@@ -171,10 +212,13 @@ impl NoiseSchedule {
             "snr" => Self::snr,
             "log_snr" => Self::log_snr,
             "posterior_log_var_clipped" => Self::posterior_log_var_clipped,
-            _ => invalid!(
-                "unknown column {name:?}; allowed: {}, alpha_bar_prev, log_snr, posterior_log_var_clipped",
-                TABLE_COLUMNS.join(", ")
-            ),
+            "sqrt_recip_alpha_bar" => Self::sqrt_recip_alpha_bar,
+            "sqrt_recipm1_alpha_bar" => Self::sqrt_recipm1_alpha_bar,
+            "p_mean_coef_xt" => Self::p_mean_coef_xt,
+            "p_mean_coef_eps" => Self::p_mean_coef_eps,
+            _ => {
+                invalid!("unknown column {name:?}; allowed: {}, {}", TABLE_COLUMNS.join(", "), EXTRA_COLUMNS.join(", "))
+            }
         };
         Ok((1..=self.steps()).map(|t| f(self, t)).collect())
     }

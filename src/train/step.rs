@@ -5,6 +5,7 @@ use candle_core::{DType, Tensor};
 use rand::Rng as _;
 
 use super::LossWeighting;
+use crate::diffusion::{predict_v, q_sample};
 use crate::nn::EpsModel;
 use crate::posterior::Parameterisation;
 use crate::rng::{normal_vec, Rng};
@@ -59,22 +60,10 @@ impl NoisedBatch {
         Ok(Self { x0, t, eps, class })
     }
 
-    /// Per-element coefficients sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t), gathered from the
-    /// f64 tables, as f32 tensors of shape (B, 1, 1, 1) for images or (B, 1) for points.
-    pub fn coefficients(&self, schedule: &NoiseSchedule) -> Result<(Tensor, Tensor)> {
-        let mut shape = vec![1usize; self.x0.rank()];
-        shape[0] = self.t.len();
-        let gather = |f: &dyn Fn(usize) -> f64| -> Result<Tensor> {
-            let v: Vec<f32> = self.t.iter().map(|&s| f(s) as f32).collect();
-            Ok(Tensor::from_vec(v, shape.as_slice(), self.x0.device())?)
-        };
-        Ok((gather(&|s| schedule.sqrt_alpha_bar(s))?, gather(&|s| schedule.sqrt_one_minus_alpha_bar(s))?))
-    }
-
-    /// x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (Ho et al. 2020, Eq. 4), per element.
+    /// Algorithm 1, line 5's x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+    /// ([`q_sample`], Ho et al. 2020, Eq. 4), each element at its own t.
     pub fn xt(&self, schedule: &NoiseSchedule) -> Result<Tensor> {
-        let (a, s) = self.coefficients(schedule)?;
-        Ok((self.x0.broadcast_mul(&a)? + self.eps.broadcast_mul(&s)?)?)
+        q_sample(schedule, &self.x0, &self.t, &self.eps)
     }
 
     /// The timesteps as a (B,) u32 tensor, as the networks take them.
@@ -84,15 +73,12 @@ impl NoisedBatch {
     }
 
     /// What the network should output for `target`: eps, x_0, or
-    /// v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans and Ho 2022).
+    /// v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 ([`predict_v`], Salimans and Ho 2022).
     pub fn target(&self, schedule: &NoiseSchedule, target: Parameterisation) -> Result<Tensor> {
         match target {
             Parameterisation::Eps => Ok(self.eps.clone()),
             Parameterisation::X0 => Ok(self.x0.clone()),
-            Parameterisation::V => {
-                let (a, s) = self.coefficients(schedule)?;
-                Ok((self.eps.broadcast_mul(&a)? - self.x0.broadcast_mul(&s)?)?)
-            }
+            Parameterisation::V => predict_v(schedule, &self.x0, &self.t, &self.eps),
             Parameterisation::Mean => invalid!("target must be eps, x0 or v, got mean"),
         }
     }

@@ -3,12 +3,13 @@
 use ndarray::Array1;
 use rand::Rng as _;
 
+use crate::diffusion::{p_mean, q_posterior_mean};
 use crate::forward::q_sample;
 use crate::mixture::GaussianMixture;
 use crate::objective::{
     bound_along_path, eps_weight, gaussian_kl, l_simple, mean_form_loss, normal_kl, vlb_terms, Decoder,
 };
-use crate::posterior::{mu_tilde, mu_tilde_from_eps, ReverseVar};
+use crate::posterior::ReverseVar;
 use crate::rng::{normal_vec, seeded};
 use crate::schedule::linspace;
 use crate::stats::{mean_var, normal_log_pdf, normal_pdf, trapezoid, Check, DEFAULT_SIGMAS};
@@ -31,7 +32,7 @@ pub fn exact_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t
 /// eps_theta) and sigma_t^2 = beta_t, as (mean, variance). Its variance is not the exact one.
 pub fn ddpm_step(data: &GaussianMixture, s: &NoiseSchedule, xt: &Array1<f64>, t: usize) -> Result<(Array1<f64>, f64)> {
     let eps = Array1::from(data.eps_star(s, t, xt.as_slice().unwrap_or(&[]))?);
-    Ok((mu_tilde_from_eps(s, xt, &eps, t)?, ReverseVar::Beta.sigma_sq(s, t)?))
+    Ok((p_mean(s, xt, t, &eps)?, ReverseVar::Beta.sigma_sq(s, t)?))
 }
 
 /// p_theta(x_0) = N(mean, var), exactly, for a 1-D model whose reverse steps are linear-Gaussian,
@@ -156,7 +157,7 @@ pub fn e17(seed: u64) -> Result<Vec<Check>> {
         for sigma in [ReverseVar::Beta, ReverseVar::BetaTilde] {
             let sigma_sq = sigma.sigma_sq(&s, t)?;
             let mean_form =
-                mean_form_loss(&mu_tilde(&s, &x0, &xt, t)?, &mu_tilde_from_eps(&s, &xt, &eps_theta, t)?, sigma_sq)?;
+                mean_form_loss(&q_posterior_mean(&s, &x0, &xt, t)?, &p_mean(&s, &xt, t, &eps_theta)?, sigma_sq)?;
             let eps_form = eps_weight(&s, t, sigma_sq)? * (&eps - &eps_theta).mapv(|d| d * d).sum();
             worst = worst.max((mean_form - eps_form).abs() / eps_form.abs().max(1e-300));
         }

@@ -3,8 +3,9 @@
 use ndarray::Array1;
 use rand::Rng as _;
 
+use crate::diffusion::{p_mean, q_posterior_mean};
 use crate::forward::{q_sample, q_step_sample};
-use crate::posterior::{mu_tilde, mu_tilde_from_eps, posterior_density_bayes};
+use crate::posterior::posterior_density_bayes;
 use crate::rng::{normal_vec, seeded};
 use crate::schedule::linspace;
 use crate::stats::{normal_pdf, trapezoid, Check, DEFAULT_SIGMAS};
@@ -17,7 +18,7 @@ pub fn e10() -> Result<Vec<Check>> {
     let (x0, xt) = (0.6, -0.2);
     let mut checks = Vec::new();
     for t in [2, 10, 500, 1000] {
-        let mean = mu_tilde(&s, &Array1::from(vec![x0]), &Array1::from(vec![xt]), t)?[0];
+        let mean = q_posterior_mean(&s, &Array1::from(vec![x0]), &Array1::from(vec![xt]), t)?[0];
         let std = s.beta_tilde(t).sqrt();
         let grid = linspace(mean - 10.0 * std, mean + 10.0 * std, 4001);
         let bayes = posterior_density_bayes(&s, t, x0, xt, &grid)?;
@@ -96,8 +97,8 @@ pub fn e12(seed: u64) -> Result<Vec<Check>> {
             let x0 = Array1::from_iter((0..16).map(|_| rng.random_range(-1.0..1.0)));
             let eps = Array1::from(normal_vec(&mut rng, 16));
             let xt = q_sample(&s, &x0, t, &eps)?;
-            let a = mu_tilde(&s, &x0, &xt, t)?;
-            let b = mu_tilde_from_eps(&s, &xt, &eps, t)?;
+            let a = q_posterior_mean(&s, &x0, &xt, t)?;
+            let b = p_mean(&s, &xt, t, &eps)?;
             worst = worst.max((&a - &b).iter().fold(0.0, |m, d| m.max(d.abs())));
         }
         checks.push(Check::close(

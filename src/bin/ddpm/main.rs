@@ -153,7 +153,7 @@ fn main() -> ExitCode {
 }
 
 /// 2 for a value the user typed that the library refuses (out of range, or not fitting the run:
-/// [`Error::Invalid`]), as clap does for the values it checks itself; 1 for a failure while
+/// [`Error::Invalid`], [`Error::OutOfRange`]), as clap does for the values it checks itself; 1 for a failure while
 /// running: a file missing or damaged, a tensor operation, a figure that cannot be drawn.
 fn exit_status(e: &Error) -> u8 {
     match e {
