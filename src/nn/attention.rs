@@ -28,7 +28,7 @@ pub struct AttentionBlock {
 impl AttentionBlock {
     /// Attention over `channels` channels in `heads` heads; `groups` for the group norm.
     pub fn new(channels: usize, heads: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
-        if heads == 0 || channels % heads != 0 {
+        if heads == 0 || !channels.is_multiple_of(heads) {
             invalid!("attention: channels must be divisible by heads, got {channels} channels and {heads} heads");
         }
         Ok(Self {

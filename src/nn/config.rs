@@ -141,7 +141,7 @@ impl UNetConfig {
         if self.in_channels == 0 {
             invalid!("in_channels must be at least 1, got 0");
         }
-        if self.base_channels < 4 || self.base_channels % 2 != 0 {
+        if self.base_channels < 4 || !self.base_channels.is_multiple_of(2) {
             invalid!(
                 "base_channels (also the width of the sinusoidal time embedding) must be even and at least 4, got {}",
                 self.base_channels
@@ -165,7 +165,7 @@ impl UNetConfig {
         if let Some(n) = self.num_classes.filter(|&n| n > MAX_CLASSES) {
             invalid!("num_classes must be at most {MAX_CLASSES}, got {n}");
         }
-        if self.base_channels % self.groups != 0 {
+        if !self.base_channels.is_multiple_of(self.groups) {
             invalid!("base_channels must be divisible by groups = {}, got {}", self.groups, self.base_channels);
         }
         for (i, &m) in self.channel_mults.iter().enumerate() {
@@ -188,7 +188,7 @@ impl UNetConfig {
             invalid!("channel_mults may have at most 16 levels, got {levels}");
         }
         let factor = 1usize << (levels - 1);
-        if self.image_size == 0 || self.image_size % factor != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
             invalid!(
                 "image_size must be a positive multiple of 2^(levels - 1) = {factor} (channel_mults has {levels} levels), got {}",
                 self.image_size

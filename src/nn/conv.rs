@@ -40,7 +40,7 @@ impl Conv {
         init: Init,
         vb: VarBuilder,
     ) -> Result<Self> {
-        if in_ch == 0 || out_ch == 0 || kernel % 2 == 0 || stride == 0 {
+        if in_ch == 0 || out_ch == 0 || kernel.is_multiple_of(2) || stride == 0 {
             invalid!("a convolution needs channels >= 1, an odd kernel and a stride >= 1, got {in_ch} -> {out_ch}, kernel {kernel}, stride {stride}");
         }
         let weight = vb.get_with_hints((out_ch, in_ch, kernel, kernel), "weight", init)?;

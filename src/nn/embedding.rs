@@ -29,7 +29,7 @@ use crate::Result;
 /// assert!((row[0] - 1f32.sin()).abs() < 1e-6 && (row[4] - 1f32.cos()).abs() < 1e-6);
 /// ```
 pub fn timestep_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
-    if dim < 4 || dim % 2 != 0 {
+    if dim < 4 || !dim.is_multiple_of(2) {
         invalid!("the time embedding dimension must be even and at least 4, got {dim}");
     }
     if t.rank() != 1 {
@@ -58,7 +58,7 @@ pub struct TimeEmbedding {
 impl TimeEmbedding {
     /// A time embedding `t (B,) -> (B, emb_dim)`.
     pub fn new(sinusoid_dim: usize, emb_dim: usize, vb: VarBuilder) -> Result<Self> {
-        if sinusoid_dim < 4 || sinusoid_dim % 2 != 0 {
+        if sinusoid_dim < 4 || !sinusoid_dim.is_multiple_of(2) {
             invalid!("the time embedding dimension must be even and at least 4, got {sinusoid_dim}");
         }
         if emb_dim == 0 {

@@ -43,7 +43,7 @@ impl MlpConfig {
         if self.layers == 0 || self.layers > 1024 {
             invalid!("layers must be in 1..=1024, got {}", self.layers);
         }
-        if self.time_dim < 4 || self.time_dim % 2 != 0 || self.time_dim > MAX {
+        if self.time_dim < 4 || !self.time_dim.is_multiple_of(2) || self.time_dim > MAX {
             invalid!("time_dim must be even and in 4..={MAX}, got {}", self.time_dim);
         }
         Ok(())

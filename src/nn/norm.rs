@@ -46,7 +46,7 @@ pub struct GroupNorm {
 impl GroupNorm {
     /// A group norm over `channels` channels in `groups` groups.
     pub fn new(groups: usize, channels: usize, vb: VarBuilder) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             invalid!("group norm: channels must be divisible by groups, got {channels} channels and {groups} groups");
         }
         let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;

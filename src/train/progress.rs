@@ -64,7 +64,7 @@ impl Progress {
         match self.style {
             ProgressStyle::Silent => {}
             ProgressStyle::Lines(n) => {
-                if (step + 1 - self.first) % n == 0 || step == self.total {
+                if (step + 1 - self.first).is_multiple_of(n) || step == self.total {
                     println!("{}", self.line(step, history));
                 }
             }

@@ -41,7 +41,7 @@ impl GroupNormOp {
     /// (channels, pixels per channel) of `shape`.
     fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
         let dims = shape.dims();
-        if dims.len() < 3 || dims[1] % self.groups != 0 {
+        if dims.len() < 3 || !dims[1].is_multiple_of(self.groups) {
             candle_core::bail!("group norm: expected (B, C, ...) with C divisible by {}, got {dims:?}", self.groups)
         }
         Ok((dims[1], dims[2..].iter().product()))
