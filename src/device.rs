@@ -27,7 +27,7 @@ impl FromStr for DeviceChoice {
             "cpu" => Ok(DeviceChoice::Cpu),
             "cuda" | "gpu" => Ok(DeviceChoice::Cuda),
             "metal" => Ok(DeviceChoice::Metal),
-            _ => invalid!("unknown device {s:?}; allowed: auto, cpu, cuda, metal"),
+            _ => Err(invalid!("unknown device {s:?}; allowed: auto, cpu, cuda, metal")),
         }
     }
 }
@@ -54,12 +54,12 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Cuda if !candle_core::utils::cuda_is_available() => {
-            invalid!("device cuda asked for, but this build has no CUDA support: rebuild with `--features cuda`")
+            Err(invalid!("device cuda asked for, but this build has no CUDA support: rebuild with `--features cuda`"))
         }
         DeviceChoice::Cuda => Ok(Device::new_cuda(0)?),
-        DeviceChoice::Metal if !candle_core::utils::metal_is_available() => {
-            invalid!("device metal asked for, but this build has no Metal support: rebuild with `--features metal`")
-        }
+        DeviceChoice::Metal if !candle_core::utils::metal_is_available() => Err(invalid!(
+            "device metal asked for, but this build has no Metal support: rebuild with `--features metal`"
+        )),
         DeviceChoice::Metal => Ok(Device::new_metal(0)?),
         DeviceChoice::Auto => {
             if candle_core::utils::cuda_is_available() {
@@ -110,7 +110,7 @@ impl FromStr for Precision {
         match s.to_ascii_lowercase().as_str() {
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
-            _ => invalid!("unknown dtype {s:?}; allowed: f32, bf16 (bf16 on a GPU only)"),
+            _ => Err(invalid!("unknown dtype {s:?}; allowed: f32, bf16 (bf16 on a GPU only)")),
         }
     }
 }
@@ -127,9 +127,9 @@ impl Precision {
     pub fn dtype_on(self, device: &Device) -> Result<candle_core::DType> {
         match (self, device) {
             (Precision::F32, _) => Ok(candle_core::DType::F32),
-            (Precision::Bf16, Device::Cpu) => {
-                invalid!("dtype bf16 asked for on the CPU: the network runs in f32 there; bf16 is for --device cuda or metal")
-            }
+            (Precision::Bf16, Device::Cpu) => Err(invalid!(
+                "dtype bf16 asked for on the CPU: the network runs in f32 there; bf16 is for --device cuda or metal"
+            )),
             (Precision::Bf16, _) => Ok(candle_core::DType::BF16),
         }
     }

@@ -113,11 +113,12 @@ impl Error {
     }
 }
 
-/// Returns `Err(Error::Invalid(format!(...)))` from the enclosing function.
+/// An [`Error::Invalid`] with a formatted message: `return Err(invalid!("steps must be >= 1, got {steps}"))`.
+/// The macro builds the error; the caller writes the `return`, so every early exit is visible.
 #[macro_export]
 macro_rules! invalid {
     ($($arg:tt)*) => {
-        return Err($crate::Error::Invalid(format!($($arg)*)))
+        $crate::Error::Invalid(format!($($arg)*))
     };
 }
 

@@ -17,7 +17,11 @@ pub use crate::diffusion::q_sample;
 
 fn check_same_shape<D: Dimension>(a: &Array<f64, D>, b: &Array<f64, D>, a_name: &str, b_name: &str) -> Result<()> {
     if a.shape() != b.shape() {
-        invalid!("{a_name} and {b_name} must have the same shape, got {:?} and {:?}", a.shape(), b.shape());
+        return Err(invalid!(
+            "{a_name} and {b_name} must have the same shape, got {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        ));
     }
     Ok(())
 }
@@ -73,7 +77,7 @@ pub fn q_step_log_density<D: Dimension>(
 /// Returns `(sqrt(alpha_bar_t), 1 - alpha_bar_t)`; `t` in 0..=T (t = 0 gives (1, 0): x_t = x_0).
 pub fn q_coef_var(schedule: &NoiseSchedule, t: usize) -> Result<(f64, f64)> {
     if t > schedule.steps() {
-        invalid!("t must be in 0..={}, got {t}", schedule.steps());
+        return Err(invalid!("t must be in 0..={}, got {t}", schedule.steps()));
     }
     Ok((schedule.sqrt_alpha_bar(t), 1.0 - schedule.alpha_bar(t)))
 }
@@ -100,7 +104,7 @@ pub fn q_iterate<D: Dimension>(
     rng: &mut Rng,
 ) -> Result<Array<f64, D>> {
     if t > schedule.steps() {
-        invalid!("t must be in 0..={}, got {t}", schedule.steps());
+        return Err(invalid!("t must be in 0..={}, got {t}", schedule.steps()));
     }
     let mut x = x0.clone();
     for s in 1..=t {
@@ -129,12 +133,12 @@ pub fn q_path<D: Dimension>(schedule: &NoiseSchedule, x0: &Array<f64, D>, rng: &
 /// `path[t]` is x_t, so the path has T + 1 entries.
 pub fn q_path_log_density<D: Dimension>(schedule: &NoiseSchedule, path: &[Array<f64, D>]) -> Result<f64> {
     if path.len() != schedule.steps() + 1 {
-        invalid!(
+        return Err(invalid!(
             "a path of a {}-step schedule has {} entries (x_0..x_T), got {}",
             schedule.steps(),
             schedule.steps() + 1,
             path.len()
-        );
+        ));
     }
     (1..path.len()).try_fold(0.0, |acc, t| Ok(acc + q_step_log_density(schedule, &path[t], &path[t - 1], t)?))
 }

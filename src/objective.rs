@@ -25,10 +25,14 @@ pub fn normal_kl(mean1: f64, log_var1: f64, mean2: f64, log_var2: f64) -> f64 {
 /// KL between two isotropic Gaussians N(mean1, var1 I) and N(mean2, var2 I), summed over elements.
 pub fn gaussian_kl<D: Dimension>(mean1: &Array<f64, D>, var1: f64, mean2: &Array<f64, D>, var2: f64) -> Result<f64> {
     if mean1.shape() != mean2.shape() {
-        invalid!("mean1 and mean2 must have the same shape, got {:?} and {:?}", mean1.shape(), mean2.shape());
+        return Err(invalid!(
+            "mean1 and mean2 must have the same shape, got {:?} and {:?}",
+            mean1.shape(),
+            mean2.shape()
+        ));
     }
     if !(var1 > 0.0 && var2 > 0.0) {
-        invalid!("variances must be > 0, got var1 = {var1}, var2 = {var2}");
+        return Err(invalid!("variances must be > 0, got var1 = {var1}, var2 = {var2}"));
     }
     let (lv1, lv2) = (var1.ln(), var2.ln());
     Ok(Zip::from(mean1).and(mean2).fold(0.0, |acc, &m1, &m2| acc + normal_kl(m1, lv1, m2, lv2)))
@@ -50,16 +54,16 @@ pub fn gaussian_kl_diag<D: Dimension>(
 ) -> Result<f64> {
     let shape = mean1.shape();
     if var1.shape() != shape || mean2.shape() != shape || var2.shape() != shape {
-        invalid!(
+        return Err(invalid!(
             "mean1, var1, mean2 and var2 must have the same shape, got {:?}, {:?}, {:?} and {:?}",
             shape,
             var1.shape(),
             mean2.shape(),
             var2.shape()
-        );
+        ));
     }
     if let Some(v) = var1.iter().chain(var2.iter()).find(|v| !(**v > 0.0)) {
-        invalid!("variances must be > 0, got {v}");
+        return Err(invalid!("variances must be > 0, got {v}"));
     }
     Ok(Zip::from(mean1)
         .and(var1)
@@ -93,7 +97,7 @@ pub fn discretised_gaussian_log_likelihood(x: f64, mean: f64, log_scale: f64) ->
 pub fn eps_weight(schedule: &NoiseSchedule, t: usize, sigma_sq: f64) -> Result<f64> {
     schedule.check_t(t)?;
     if !(sigma_sq > 0.0) {
-        invalid!("sigma_sq must be > 0, got {sigma_sq}");
+        return Err(invalid!("sigma_sq must be > 0, got {sigma_sq}"));
     }
     let b = schedule.beta(t);
     Ok(b * b / (2.0 * sigma_sq * schedule.alpha(t) * (1.0 - schedule.alpha_bar(t))))
@@ -108,11 +112,11 @@ pub fn eps_weight(schedule: &NoiseSchedule, t: usize, sigma_sq: f64) -> Result<f
 /// ```
 pub fn l_simple<D: Dimension>(eps: &Array<f64, D>, eps_pred: &Array<f64, D>) -> Result<f64> {
     if eps.shape() != eps_pred.shape() || eps.is_empty() {
-        invalid!(
+        return Err(invalid!(
             "eps and eps_pred must have the same non-empty shape, got {:?} and {:?}",
             eps.shape(),
             eps_pred.shape()
-        );
+        ));
     }
     Ok(Zip::from(eps).and(eps_pred).fold(0.0, |acc, &e, &p| acc + (e - p).powi(2)) / eps.len() as f64)
 }
@@ -120,11 +124,11 @@ pub fn l_simple<D: Dimension>(eps: &Array<f64, D>, eps_pred: &Array<f64, D>) -> 
 /// L_{t-1} - C in the mean form (Ho et al. 2020, Eq. 8; note 003; E16): ||mu_tilde - mu_theta||^2 / (2 sigma_t^2).
 pub fn mean_form_loss<D: Dimension>(mu_tilde: &Array<f64, D>, mu_theta: &Array<f64, D>, sigma_sq: f64) -> Result<f64> {
     if mu_tilde.shape() != mu_theta.shape() {
-        invalid!(
+        return Err(invalid!(
             "mu_tilde and mu_theta must have the same shape, got {:?} and {:?}",
             mu_tilde.shape(),
             mu_theta.shape()
-        );
+        ));
     }
     Ok(Zip::from(mu_tilde).and(mu_theta).fold(0.0, |acc, &a, &b| acc + (a - b).powi(2)) / (2.0 * sigma_sq))
 }
@@ -236,7 +240,7 @@ where
     for t in 1..=big_t {
         let (mean, var) = p_mean_var(&path[t], t)?;
         if mean.shape() != x0.shape() {
-            invalid!("the model's mean at t = {t} has shape {:?}, x_0 has {:?}", mean.shape(), x0.shape());
+            return Err(invalid!("the model's mean at t = {t} has shape {:?}, x_0 has {:?}", mean.shape(), x0.shape()));
         }
         log_p += Zip::from(&path[t - 1]).and(&mean).fold(0.0, |acc, &x, &m| acc + normal_log_pdf(x, m, var));
     }

@@ -133,7 +133,7 @@ impl FromStr for Parameterisation {
             "x0" | "x_0" => Ok(Self::X0),
             "v" => Ok(Self::V),
             "mean" | "mu" => Ok(Self::Mean),
-            _ => invalid!("unknown parameterisation {s:?}; allowed: eps, x0, v, mean"),
+            _ => Err(invalid!("unknown parameterisation {s:?}; allowed: eps, x0, v, mean")),
         }
     }
 }
@@ -166,7 +166,7 @@ impl FromStr for ReverseVar {
         match s.to_ascii_lowercase().as_str() {
             "beta" => Ok(Self::Beta),
             "beta_tilde" | "beta-tilde" => Ok(Self::BetaTilde),
-            _ => invalid!("unknown reverse variance {s:?}; allowed: beta, beta_tilde"),
+            _ => Err(invalid!("unknown reverse variance {s:?}; allowed: beta, beta_tilde")),
         }
     }
 }
@@ -180,7 +180,7 @@ impl FromStr for ReverseVar {
 pub fn posterior_density_bayes(schedule: &NoiseSchedule, t: usize, x0: f64, xt: f64, grid: &[f64]) -> Result<Vec<f64>> {
     schedule.check_t(t)?;
     if t < 2 {
-        invalid!("posterior_density_bayes needs t in 2..={}, got {t}: at t = 1, x_0 is known and the density is a point mass", schedule.steps());
+        return Err(invalid!("posterior_density_bayes needs t in 2..={}, got {t}: at t = 1, x_0 is known and the density is a point mass", schedule.steps()));
     }
     let (a_t, b_t) = (schedule.alpha(t), schedule.beta(t));
     let (ab_prev, ab_t) = (schedule.alpha_bar(t - 1), schedule.alpha_bar(t));

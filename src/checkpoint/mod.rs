@@ -247,7 +247,11 @@ pub fn load_ema(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, T
     let dir = dir.as_ref();
     let (manifest, _, ema) = read::load_some(dir, device, false, true)?;
     let Some(ema) = ema else {
-        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), manifest.step());
+        return Err(invalid!(
+            "{}: the checkpoint of step {} was saved without EMA weights",
+            dir.display(),
+            manifest.step()
+        ));
     };
     Ok((manifest.checkpoint(), ema))
 }

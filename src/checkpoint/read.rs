@@ -23,7 +23,11 @@ pub fn read_weights(dir: impl AsRef<Path>, manifest: &Manifest, device: &Device)
 pub fn read_ema(dir: impl AsRef<Path>, manifest: &Manifest, device: &Device) -> Result<TensorMap> {
     let dir = dir.as_ref();
     if !manifest.has_ema {
-        invalid!("{}: the checkpoint of step {} was saved without EMA weights", dir.display(), manifest.step);
+        return Err(invalid!(
+            "{}: the checkpoint of step {} was saved without EMA weights",
+            dir.display(),
+            manifest.step
+        ));
     }
     read_matching(dir, EMA_FILE, manifest, device, Values::Finite, true)?
         .ok_or_else(|| Error::Internal("read_matching gave no tensors for its last attempt".into()))

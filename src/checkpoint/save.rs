@@ -63,10 +63,10 @@ pub(super) fn save_until(
 /// Checks the tensor names (safetensors reserves `__metadata__`) and that the EMA matches.
 fn check_names(weights: &BTreeMap<String, Tensor>, ema: Option<&BTreeMap<String, Tensor>>) -> Result<()> {
     if weights.is_empty() {
-        invalid!("the weights hold no tensor: nothing to save (build the model before saving)");
+        return Err(invalid!("the weights hold no tensor: nothing to save (build the model before saving)"));
     }
     if let Some(bad) = weights.keys().find(|n| n.is_empty() || n.as_str() == "__metadata__") {
-        invalid!("a tensor cannot be named {bad:?} in a safetensors file");
+        return Err(invalid!("a tensor cannot be named {bad:?} in a safetensors file"));
     }
     if let Some(ema) = ema {
         let specs = |m: &BTreeMap<String, Tensor>| {
@@ -74,7 +74,7 @@ fn check_names(weights: &BTreeMap<String, Tensor>, ema: Option<&BTreeMap<String,
         };
         let problems = fit::problems(&specs(weights), &specs(ema), "the weight map");
         if !problems.is_empty() {
-            invalid!("the EMA must have the weights' names and shapes: {}", fit::report(&problems));
+            return Err(invalid!("the EMA must have the weights' names and shapes: {}", fit::report(&problems)));
         }
     }
     Ok(())

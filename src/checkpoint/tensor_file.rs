@@ -70,11 +70,13 @@ fn dtype_of(name: &str, dtype: DType) -> Result<Dtype> {
         DType::BF16 => Dtype::BF16,
         DType::F32 => Dtype::F32,
         DType::F64 => Dtype::F64,
-        other => invalid!(
-            "tensor `{name}` is {}: a checkpoint holds u8, u32, i16, i32, i64, f16, bf16, f32 \
+        other => {
+            return Err(invalid!(
+                "tensor `{name}` is {}: a checkpoint holds u8, u32, i16, i32, i64, f16, bf16, f32 \
              or f64 tensors",
-            other.as_str()
-        ),
+                other.as_str()
+            ))
+        }
     })
 }
 

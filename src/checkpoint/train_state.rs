@@ -37,7 +37,7 @@ pub struct TrainState {
 /// Writes `state` into `dir` atomically, replacing the one there.
 pub fn save_train_state(dir: impl AsRef<Path>, state: &TrainState) -> Result<()> {
     if let Some(bad) = state.counters.keys().find(|k| k.as_str() == STEP_KEY) {
-        invalid!("a train state counter cannot be named {bad:?}: the step has its own field");
+        return Err(invalid!("a train state counter cannot be named {bad:?}: the step has its own field"));
     }
     let mut metadata = state.counters.clone();
     metadata.insert(STEP_KEY.into(), state.step.to_string());

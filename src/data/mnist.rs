@@ -56,7 +56,7 @@ impl FromStr for Split {
         match s {
             "train" => Ok(Split::Train),
             "test" => Ok(Split::Test),
-            other => invalid!("MNIST split must be \"train\" or \"test\", got {other:?}"),
+            other => Err(invalid!("MNIST split must be \"train\" or \"test\", got {other:?}")),
         }
     }
 }
@@ -107,14 +107,14 @@ impl Mnist {
         let images = read_idx_images(images_path)?;
         let labels = read_idx_labels(labels_path)?;
         if images.n != labels.len() {
-            invalid!(
+            return Err(invalid!(
                 "image and label counts differ: {} images in {} but {} labels in {}; \
                  they must agree",
                 images.n,
                 images_path.display(),
                 labels.len(),
                 labels_path.display()
-            );
+            ));
         }
         if let Some(i) = labels.iter().position(|&l| l > 9) {
             return Err(Error::format(
@@ -207,7 +207,7 @@ impl Mnist {
     /// repeat; at least one is needed.
     pub fn batch(&self, indices: &[usize]) -> Result<Array4<f64>> {
         if indices.is_empty() {
-            invalid!("a batch needs at least one image index, got none");
+            return Err(invalid!("a batch needs at least one image index, got none"));
         }
         for &i in indices {
             self.check_index(i)?;
@@ -221,7 +221,11 @@ impl Mnist {
 
     fn check_index(&self, i: usize) -> Result<()> {
         if i >= self.len() {
-            invalid!("image index {i} is out of range: there are {} images (0..{})", self.len(), self.len());
+            return Err(invalid!(
+                "image index {i} is out of range: there are {} images (0..{})",
+                self.len(),
+                self.len()
+            ));
         }
         Ok(())
     }
@@ -239,5 +243,5 @@ fn find_file(dir: &Path, name: &str, split: Split, what: &str) -> Result<PathBuf
             tried.push(path.display().to_string());
         }
     }
-    invalid!("MNIST {split} {what} not found: none of {} exists", tried.join(", "))
+    Err(invalid!("MNIST {split} {what} not found: none of {} exists", tried.join(", ")))
 }

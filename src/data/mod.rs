@@ -60,11 +60,11 @@ fn resolve_data_dir(env_value: Option<OsString>, cwd: Option<PathBuf>, manifest_
         if dir.is_dir() {
             return Ok(dir);
         }
-        invalid!(
+        return Err(invalid!(
             "{DATA_DIR_ENV} is set to {}, which is not a folder; \
              it must name the folder that holds mnist/ and photos/ (or be unset)",
             dir.display()
-        );
+        ));
     }
     let mut looked = Vec::new();
     if let Some(cwd) = cwd {
@@ -82,11 +82,11 @@ fn resolve_data_dir(env_value: Option<OsString>, cwd: Option<PathBuf>, manifest_
     }
     looked.push(fallback);
     let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-    invalid!(
+    Err(invalid!(
         "could not find the data folder: {DATA_DIR_ENV} is not set, and none of these exist: {}; \
          set {DATA_DIR_ENV} to the folder that holds mnist/ and photos/",
         looked.join(", ")
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl FromStr for Color {
         match s {
             "grey" | "gray" => Ok(Color::Grey),
             "rgb" => Ok(Color::Rgb),
-            other => invalid!("color must be \"grey\" or \"rgb\", got {other:?}"),
+            other => Err(invalid!("color must be \"grey\" or \"rgb\", got {other:?}")),
         }
     }
 }
@@ -79,7 +79,7 @@ pub fn load_photo(path: impl AsRef<Path>, color: Color, resize: Option<(u32, u32
     if let Some((width, height)) = resize {
         for (name, value) in [("width", width), ("height", height)] {
             if !(1..=MAX_RESIZE).contains(&value) {
-                invalid!("resize {name} must be in 1..={MAX_RESIZE}, got {value}");
+                return Err(invalid!("resize {name} must be in 1..={MAX_RESIZE}, got {value}"));
             }
         }
     }
@@ -105,7 +105,7 @@ pub fn load_photo(path: impl AsRef<Path>, color: Color, resize: Option<(u32, u32
 /// project's data folder ([`super::default_data_dir`]).
 pub fn photo_path(name: &str) -> Result<PathBuf> {
     if !PHOTO_NAMES.contains(&name) {
-        invalid!("photo name must be one of {PHOTO_NAMES:?}, got {name:?}");
+        return Err(invalid!("photo name must be one of {PHOTO_NAMES:?}, got {name:?}"));
     }
     Ok(super::default_data_dir()?.join("photos").join(format!("{name}.jpg")))
 }

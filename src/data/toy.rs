@@ -68,7 +68,7 @@ impl FromStr for ToyData {
     fn from_str(s: &str) -> Result<ToyData> {
         match ToyData::ALL.into_iter().find(|d| d.name() == s) {
             Some(d) => Ok(d),
-            None => invalid!("toy data must be one of \"ring\", \"moons\", \"swiss-roll\", got {s:?}"),
+            None => Err(invalid!("toy data must be one of \"ring\", \"moons\", \"swiss-roll\", got {s:?}")),
         }
     }
 }
@@ -77,7 +77,7 @@ impl FromStr for ToyData {
 /// $r(\cos(2\pi k / K), \sin(2\pi k / K))$ for k = 0..K.
 pub fn ring_centres(modes: usize, radius: f64) -> Result<Array2<f64>> {
     if modes < 1 {
-        invalid!("modes must be at least 1, got {modes}");
+        return Err(invalid!("modes must be at least 1, got {modes}"));
     }
     check_non_negative("radius", radius)?;
     Ok(Array2::from_shape_fn((modes, 2), |(k, j)| {
@@ -174,14 +174,14 @@ fn normal(rng: &mut Rng) -> f64 {
 
 fn check_n(n: usize) -> Result<()> {
     if n < 1 {
-        invalid!("n (the number of points) must be at least 1, got {n}");
+        return Err(invalid!("n (the number of points) must be at least 1, got {n}"));
     }
     Ok(())
 }
 
 fn check_non_negative(name: &str, value: f64) -> Result<()> {
     if !(value.is_finite() && value >= 0.0) {
-        invalid!("{name} must be a finite number >= 0, got {value}");
+        return Err(invalid!("{name} must be a finite number >= 0, got {value}"));
     }
     Ok(())
 }

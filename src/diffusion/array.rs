@@ -56,7 +56,7 @@ impl At<'_> {
             At::Each(ts) => ts,
         };
         match ts.iter().find(|&&t| t < first || t > schedule.steps()) {
-            Some(t) => invalid!("t must be in {first}..={}, got {t}", schedule.steps()),
+            Some(t) => Err(invalid!("t must be in {first}..={}, got {t}", schedule.steps())),
             None => Ok(()),
         }
     }
@@ -81,7 +81,10 @@ pub enum Coef {
 
 fn check_batch(c: &[f64], dims: &[usize]) -> Result<()> {
     if dims.first() != Some(&c.len()) {
-        invalid!("one step per batch element needs a batch of {} along axis 0, got shape {dims:?}", c.len());
+        return Err(invalid!(
+            "one step per batch element needs a batch of {} along axis 0, got shape {dims:?}",
+            c.len()
+        ));
     }
     Ok(())
 }
@@ -167,7 +170,7 @@ impl DiffusionArray for Tensor {
 pub fn same_shape<A: DiffusionArray>(x: &A, y: &A, x_name: &str, y_name: &str) -> Result<()> {
     let (a, b) = (x.shape_vec(), y.shape_vec());
     if a != b {
-        invalid!("{x_name} and {y_name} must have the same shape, got {a:?} and {b:?}");
+        return Err(invalid!("{x_name} and {y_name} must have the same shape, got {a:?} and {b:?}"));
     }
     Ok(())
 }

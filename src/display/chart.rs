@@ -58,20 +58,20 @@ impl Series {
     pub fn check(&self, log_y: bool) -> Result<()> {
         let name = &self.name;
         if self.xs.len() != self.ys.len() {
-            invalid!(
+            return Err(invalid!(
                 "series {name:?}: xs and ys must have the same length, got {} and {}",
                 self.xs.len(),
                 self.ys.len()
-            );
+            ));
         }
         if self.xs.is_empty() {
-            invalid!("series {name:?} has no points; give at least one (x, y)");
+            return Err(invalid!("series {name:?} has no points; give at least one (x, y)"));
         }
         check_finite(name, "x", &self.xs)?;
         check_finite(name, "y", &self.ys)?;
         if log_y {
             if let Some((i, y)) = self.ys.iter().enumerate().find(|(_, y)| **y <= 0.0) {
-                invalid!("series {name:?}: y[{i}] = {y}, but a log-scale y axis needs values > 0");
+                return Err(invalid!("series {name:?}: y[{i}] = {y}, but a log-scale y axis needs values > 0"));
             }
         }
         Ok(())
@@ -81,7 +81,7 @@ impl Series {
 /// Checks that every value is finite; the error names the series, the axis and the index.
 pub(crate) fn check_finite(name: &str, axis: &str, values: &[f64]) -> Result<()> {
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        invalid!("series {name:?}: {axis}[{i}] = {v}; plotted values must be finite numbers");
+        return Err(invalid!("series {name:?}: {axis}[{i}] = {v}; plotted values must be finite numbers"));
     }
     Ok(())
 }
@@ -90,7 +90,7 @@ pub(crate) fn check_finite(name: &str, axis: &str, values: &[f64]) -> Result<()>
 pub(crate) fn check_size((width, height): (u32, u32)) -> Result<()> {
     for (what, v) in [("width", width), ("height", height)] {
         if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
-            invalid!("figure {what} must be in {MIN_SIDE}..={MAX_SIDE} pixels, got {v}");
+            return Err(invalid!("figure {what} must be in {MIN_SIDE}..={MAX_SIDE} pixels, got {v}"));
         }
     }
     Ok(())

@@ -71,20 +71,24 @@ impl Figure {
         let bytes: &[u8] = match ext.as_deref() {
             Some("svg") => match &self.svg {
                 Some(svg) => svg.as_bytes(),
-                None => invalid!(
-                    "cannot save {} as SVG: this figure was rendered as PNG only; save it as .png",
-                    path.display()
-                ),
+                None => {
+                    return Err(invalid!(
+                        "cannot save {} as SVG: this figure was rendered as PNG only; save it as .png",
+                        path.display()
+                    ))
+                }
             },
             Some("png") => match &self.png {
                 Some(png) => png,
-                None => invalid!(
-                    "cannot save {} as PNG: this figure was rendered as SVG only; \
+                None => {
+                    return Err(invalid!(
+                        "cannot save {} as PNG: this figure was rendered as SVG only; \
                      save it as .svg or render it with to_png(width, height)",
-                    path.display()
-                ),
+                        path.display()
+                    ))
+                }
             },
-            _ => invalid!("file extension must be .svg or .png, got {}", path.display()),
+            _ => return Err(invalid!("file extension must be .svg or .png, got {}", path.display())),
         };
         crate::atomic::write(path, bytes)
     }

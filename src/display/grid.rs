@@ -52,15 +52,19 @@ pub fn picture(image: &Array3<f64>, scale: u32) -> Result<Figure> {
 pub fn grid(images: &[Array3<f64>], cols: usize, captions: Option<&[String]>, scale: u32) -> Result<Figure> {
     check_scale(scale)?;
     if images.is_empty() {
-        invalid!("grid needs at least one image, got 0");
+        return Err(invalid!("grid needs at least one image, got 0"));
     }
     if cols == 0 {
-        invalid!("grid needs at least 1 column, got 0");
+        return Err(invalid!("grid needs at least 1 column, got 0"));
     }
     let (_, h, w) = check_images(images.iter(), |i| format!("image {i}"))?;
     if let Some(caps) = captions {
         if caps.len() != images.len() {
-            invalid!("grid got {} captions for {} images; give one caption per image", caps.len(), images.len());
+            return Err(invalid!(
+                "grid got {} captions for {} images; give one caption per image",
+                caps.len(),
+                images.len()
+            ));
         }
     }
     let cols = cols.min(images.len());
@@ -101,19 +105,22 @@ pub fn grid(images: &[Array3<f64>], cols: usize, captions: Option<&[String]>, sc
 /// ```
 pub fn strip(rows: &[(String, Vec<Array3<f64>>)], col_captions: &[String], scale: u32) -> Result<Figure> {
     check_scale(scale)?;
-    let Some((_, first)) = rows.first() else { invalid!("strip needs at least one row, got 0") };
+    let Some((_, first)) = rows.first() else { return Err(invalid!("strip needs at least one row, got 0")) };
     let ncols = first.len();
     for (label, imgs) in rows {
         if imgs.len() != ncols || ncols == 0 {
-            invalid!(
+            return Err(invalid!(
                 "strip row {label:?} has {} images but the first row has {ncols}; every row needs \
                  the same number of images, at least 1",
                 imgs.len()
-            );
+            ));
         }
     }
     if !col_captions.is_empty() && col_captions.len() != ncols {
-        invalid!("strip got {} column captions for {ncols} columns; give one per column or none", col_captions.len());
+        return Err(invalid!(
+            "strip got {} column captions for {ncols} columns; give one per column or none",
+            col_captions.len()
+        ));
     }
     let all = rows.iter().flat_map(|(_, imgs)| imgs.iter());
     let (_, h, w) = check_images(all, |i| format!("row {:?}, image {}", rows[i / ncols].0, i % ncols))?;
@@ -149,14 +156,16 @@ pub fn strip(rows: &[(String, Vec<Array3<f64>>)], col_captions: &[String], scale
 fn scaled(w: usize, h: usize, scale: u32) -> Result<(u32, u32)> {
     let (sw, sh) = (w as u64 * scale as u64, h as u64 * scale as u64);
     if sw > 16384 || sh > 16384 {
-        invalid!("an image of {h} x {w} pixels at scale {scale} is {sh} x {sw}; at most 16384 x 16384 is allowed");
+        return Err(invalid!(
+            "an image of {h} x {w} pixels at scale {scale} is {sh} x {sw}; at most 16384 x 16384 is allowed"
+        ));
     }
     Ok((sw as u32, sh as u32))
 }
 
 fn check_scale(scale: u32) -> Result<()> {
     if !(1..=MAX_SCALE).contains(&scale) {
-        invalid!("scale must be in 1..={MAX_SCALE} (pixels per image pixel), got {scale}");
+        return Err(invalid!("scale must be in 1..={MAX_SCALE} (pixels per image pixel), got {scale}"));
     }
     Ok(())
 }
@@ -178,7 +187,7 @@ struct Canvas {
 impl Canvas {
     fn new(width: u64, height: u64) -> Result<Canvas> {
         if width * height > MAX_PIXELS {
-            invalid!("the figure would be {width} x {height} pixels, more than {MAX_PIXELS}; use a smaller scale or fewer images");
+            return Err(invalid!("the figure would be {width} x {height} pixels, more than {MAX_PIXELS}; use a smaller scale or fewer images"));
         }
         let (width, height) = (width as u32, height as u32);
         Ok(Canvas { width, height, rgb: vec![255; width as usize * height as usize * 3] })

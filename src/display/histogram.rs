@@ -72,17 +72,17 @@ impl Histogram {
     pub fn bins(&self) -> Result<Vec<(f64, f64, f64)>> {
         let n = self.samples.len();
         if n == 0 {
-            invalid!("histogram {:?} needs at least one sample, got 0", self.title);
+            return Err(invalid!("histogram {:?} needs at least one sample, got 0", self.title));
         }
         if self.bins == 0 || self.bins > MAX_BINS {
-            invalid!("bins must be in 1..={MAX_BINS}, got {}", self.bins);
+            return Err(invalid!("bins must be in 1..={MAX_BINS}, got {}", self.bins));
         }
         if let Some((i, x)) = self.samples.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            invalid!("histogram {:?}: sample {i} is {x}; samples must be finite numbers", self.title);
+            return Err(invalid!("histogram {:?}: sample {i} is {x}; samples must be finite numbers", self.title));
         }
         let (lo, hi) = match self.range {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
-            Some((lo, hi)) => invalid!("histogram range must be finite with lo < hi, got ({lo}, {hi})"),
+            Some((lo, hi)) => return Err(invalid!("histogram range must be finite with lo < hi, got ({lo}, {hi})")),
             None => {
                 let lo = self.samples.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = self.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);

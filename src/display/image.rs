@@ -74,30 +74,35 @@ pub(crate) fn check_images<'a>(
         match first {
             None => {
                 if c != 1 && c != 3 {
-                    invalid!(
+                    return Err(invalid!(
                         "{} has {c} channels (shape ({c}, {h}, {w})); allowed: 1 (grey) or 3 (RGB), \
                          shaped (C, H, W)",
                         name(i)
-                    );
+                    ));
                 }
                 if h == 0 || w == 0 {
-                    invalid!("{} is empty: shape ({c}, {h}, {w}); H and W must be at least 1", name(i));
+                    return Err(invalid!("{} is empty: shape ({c}, {h}, {w}); H and W must be at least 1", name(i)));
                 }
                 first = Some(shape);
             }
-            Some(s) if s != shape => invalid!(
-                "{} has shape {shape:?} but {} has {s:?}; all images must have the same (C, H, W)",
-                name(i),
-                name(0)
-            ),
+            Some(s) if s != shape => {
+                return Err(invalid!(
+                    "{} has shape {shape:?} but {} has {s:?}; all images must have the same (C, H, W)",
+                    name(i),
+                    name(0)
+                ))
+            }
             Some(_) => {}
         }
         if let Some(((ch, y, x), _)) = img.indexed_iter().find(|(_, v)| v.is_nan()) {
-            invalid!("{} contains NaN at (c, y, x) = ({ch}, {y}, {x}); pixel values must be numbers", name(i));
+            return Err(invalid!(
+                "{} contains NaN at (c, y, x) = ({ch}, {y}, {x}); pixel values must be numbers",
+                name(i)
+            ));
         }
     }
     match first {
         Some(shape) => Ok(shape),
-        None => invalid!("need at least one image, got 0"),
+        None => Err(invalid!("need at least one image, got 0")),
     }
 }

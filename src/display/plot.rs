@@ -88,7 +88,7 @@ impl LinePlot {
 
     fn check(&self) -> Result<()> {
         if self.series.is_empty() {
-            invalid!("line plot {:?} needs at least one series, got 0", self.title);
+            return Err(invalid!("line plot {:?} needs at least one series, got 0", self.title));
         }
         for s in &self.series {
             s.check(self.log_y)?;
@@ -96,7 +96,7 @@ impl LinePlot {
         for (name, y) in &self.h_lines {
             if !y.is_finite() || (self.log_y && *y <= 0.0) {
                 let allowed = if self.log_y { "a finite number > 0 on a log-scale y axis" } else { "finite" };
-                invalid!("reference line {name:?}: y = {y}, must be {allowed}");
+                return Err(invalid!("reference line {name:?}: y = {y}, must be {allowed}"));
             }
         }
         Ok(())

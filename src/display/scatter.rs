@@ -71,10 +71,10 @@ impl Scatter {
 impl Draw for Scatter {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         if self.sets.is_empty() {
-            invalid!("scatter plot {:?} needs at least one point set, got 0", self.title);
+            return Err(invalid!("scatter plot {:?} needs at least one point set, got 0", self.title));
         }
         if !(1..=20).contains(&self.radius) {
-            invalid!("point radius must be in 1..=20 pixels, got {}", self.radius);
+            return Err(invalid!("point radius must be in 1..=20 pixels, got {}", self.radius));
         }
         for s in &self.sets {
             s.check(false)?;

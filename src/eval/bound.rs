@@ -67,10 +67,10 @@ pub fn variational_bound<M: EpsModel>(
 ) -> Result<BoundReport> {
     let big_t = schedule.steps();
     if big_t < 2 {
-        invalid!("the bound needs T >= 2 steps, got {big_t}");
+        return Err(invalid!("the bound needs T >= 2 steps, got {big_t}"));
     }
     if strata == 0 || strata > big_t - 1 {
-        invalid!("strata must be in 1..={} (T - 1), got {strata}", big_t - 1);
+        return Err(invalid!("strata must be in 1..={} (T - 1), got {strata}", big_t - 1));
     }
     let (b, dims) = (x0.dim(0)?, x0.elem_count() / x0.dim(0)?.max(1));
     let x: Array1<f64> = x0.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from).collect();

@@ -115,7 +115,7 @@ impl Classifier {
         device: &Device,
     ) -> Result<(Self, VarMap)> {
         if epochs == 0 || batch_size == 0 {
-            invalid!("epochs and batch_size must be at least 1, got {epochs} and {batch_size}");
+            return Err(invalid!("epochs and batch_size must be at least 1, got {epochs} and {batch_size}"));
         }
         let varmap = VarMap::new();
         let model = Self::new(seeded_var_builder(&varmap, seed, device))?;

@@ -11,11 +11,11 @@ use crate::Result;
 pub fn mean_cov(features: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
     let n = features.len();
     if n < 2 {
-        invalid!("a covariance needs at least 2 samples, got {n}");
+        return Err(invalid!("a covariance needs at least 2 samples, got {n}"));
     }
     let d = features[0].len();
     if d == 0 || features.iter().any(|f| f.len() != d) {
-        invalid!("every feature vector must have the same non-zero length ({d})");
+        return Err(invalid!("every feature vector must have the same non-zero length ({d})"));
     }
     let mut mean = vec![0.0; d];
     for f in features {
@@ -48,7 +48,7 @@ pub fn mean_cov(features: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
 pub fn frechet_distance(mu1: &[f64], s1: &[Vec<f64>], mu2: &[f64], s2: &[Vec<f64>]) -> Result<f64> {
     let d = mu1.len();
     if mu2.len() != d || s1.len() != d || s2.len() != d || s1.iter().chain(s2).any(|r| r.len() != d) {
-        invalid!("the two Gaussians must have the same dimension ({d})");
+        return Err(invalid!("the two Gaussians must have the same dimension ({d})"));
     }
     let mean_term: f64 = mu1.iter().zip(mu2).map(|(a, b)| (a - b).powi(2)).sum();
     let sqrt_s1 = sqrt_psd(s1)?;
@@ -88,10 +88,13 @@ pub fn sqrt_psd(m: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
 pub fn symmetric_eigen(m: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
     let d = m.len();
     if m.iter().any(|r| r.len() != d) {
-        invalid!("the matrix must be square, got {d} rows of lengths {:?}", m.iter().map(Vec::len).collect::<Vec<_>>());
+        return Err(invalid!(
+            "the matrix must be square, got {d} rows of lengths {:?}",
+            m.iter().map(Vec::len).collect::<Vec<_>>()
+        ));
     }
     if m.iter().flatten().any(|x| !x.is_finite()) {
-        invalid!("the matrix has a NaN or infinite entry");
+        return Err(invalid!("the matrix has a NaN or infinite entry"));
     }
     let mut a: Vec<Vec<f64>> = m.to_vec();
     let mut v: Vec<Vec<f64>> = (0..d).map(|i| (0..d).map(|j| f64::from(u8::from(i == j))).collect()).collect();

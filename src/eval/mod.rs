@@ -60,7 +60,7 @@ pub fn sample_quality(
     let (probs, features) = classifier.predict(samples)?;
     let n = probs.len();
     if n < 2 {
-        invalid!("judging samples needs at least 2 of them, got {n}");
+        return Err(invalid!("judging samples needs at least 2 of them, got {n}"));
     }
     let (mut histogram, mut no_digit, mut confident) = ([0usize; 10], 0, 0);
     for p in &probs {
@@ -74,7 +74,9 @@ pub fn sample_quality(
     }
     let class_accuracy = match requested {
         None => None,
-        Some(r) if r.len() != n => invalid!("requested must name one class per sample ({n}), got {}", r.len()),
+        Some(r) if r.len() != n => {
+            return Err(invalid!("requested must name one class per sample ({n}), got {}", r.len()))
+        }
         Some(r) => Some(probs.iter().zip(r).filter(|(p, &c)| argmax(p) == c as usize).count() as f64 / n as f64),
     };
     Ok(SampleQuality {

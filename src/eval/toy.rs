@@ -69,16 +69,16 @@ impl RingStats {
 pub fn ring_stats(points: &Array2<f64>, centres: &Array2<f64>, std: f64, k: f64) -> Result<RingStats> {
     let n = points.nrows();
     if n < 2 || points.ncols() != 2 {
-        invalid!("points must be (n, 2) with n >= 2, got shape {:?}", points.shape());
+        return Err(invalid!("points must be (n, 2) with n >= 2, got shape {:?}", points.shape()));
     }
     if centres.nrows() == 0 || centres.ncols() != 2 {
-        invalid!("centres must be (K, 2) with K >= 1, got shape {:?}", centres.shape());
+        return Err(invalid!("centres must be (K, 2) with K >= 1, got shape {:?}", centres.shape()));
     }
     if !(std > 0.0 && std.is_finite() && k > 0.0 && k.is_finite()) {
-        invalid!("std and k must be finite numbers > 0, got std = {std} and k = {k}");
+        return Err(invalid!("std and k must be finite numbers > 0, got std = {std} and k = {k}"));
     }
     if points.iter().any(|v| !v.is_finite()) {
-        invalid!("points must be finite: a sampler that diverged gives NaN or infinity");
+        return Err(invalid!("points must be finite: a sampler that diverged gives NaN or infinity"));
     }
     let mut counts = vec![0usize; centres.nrows()];
     let mut near = 0usize;
@@ -117,7 +117,9 @@ pub fn within_probability_2d(k: f64) -> f64 {
 /// standard deviation close to std.
 pub fn ring_radius_moments(radius: f64, std: f64) -> Result<(f64, f64)> {
     if !(radius >= 0.0 && radius.is_finite() && std > 0.0 && std.is_finite()) {
-        invalid!("radius must be finite and >= 0 and std finite and > 0, got radius = {radius}, std = {std}");
+        return Err(invalid!(
+            "radius must be finite and >= 0 and std finite and > 0, got radius = {radius}, std = {std}"
+        ));
     }
     let (n_rho, n_theta, rho_max) = (4000usize, 256usize, 12.0);
     let (h_rho, h_theta) = (rho_max / n_rho as f64, 2.0 * std::f64::consts::PI / n_theta as f64);
@@ -148,7 +150,7 @@ pub fn chi_square_critical(df: usize, z: f64) -> f64 {
 pub fn eps_theta_at<M: EpsModel>(model: &M, points: &Array2<f64>, t: usize, device: &Device) -> Result<Array2<f64>> {
     let (n, d) = points.dim();
     if n == 0 || t == 0 {
-        invalid!("need at least one point and t >= 1, got {n} points and t = {t}");
+        return Err(invalid!("need at least one point and t >= 1, got {n} points and t = {t}"));
     }
     let x = Tensor::from_vec(points.iter().map(|&v| v as f32).collect::<Vec<f32>>(), (n, d), device)?;
     let t = Tensor::full(t as u32, n, device)?;
@@ -180,12 +182,16 @@ pub fn eps_star_at(
 /// at this t: L_simple(theta) = L_simple(eps*) + E||eps_theta - eps*||^2.
 pub fn eps_relative_error(pred: &Array2<f64>, exact: &Array2<f64>) -> Result<f64> {
     if pred.dim() != exact.dim() || pred.is_empty() {
-        invalid!("pred and exact must have the same non-empty shape, got {:?} and {:?}", pred.dim(), exact.dim());
+        return Err(invalid!(
+            "pred and exact must have the same non-empty shape, got {:?} and {:?}",
+            pred.dim(),
+            exact.dim()
+        ));
     }
     let diff: f64 = pred.iter().zip(exact).map(|(p, e)| (p - e).powi(2)).sum();
     let norm: f64 = exact.iter().map(|e| e * e).sum();
     if !(norm > 0.0) {
-        invalid!("the exact eps is zero everywhere: the relative error is undefined");
+        return Err(invalid!("the exact eps is zero everywhere: the relative error is undefined"));
     }
     Ok((diff / norm).sqrt())
 }
@@ -206,7 +212,7 @@ pub fn l_simple_floor(
     rng: &mut Rng,
 ) -> Result<(f64, f64)> {
     if n < 2 {
-        invalid!("n (the number of draws) must be at least 2, got {n}");
+        return Err(invalid!("n (the number of draws) must be at least 2, got {n}"));
     }
     let d = mixture.dim();
     let x0 = mixture.sample(rng, n);

@@ -195,7 +195,7 @@ impl GaussianMixture {
 /// `Ok(())` when t is in 0..=T (the marginal is defined at t = 0 too).
 fn check_t_or_zero(schedule: &NoiseSchedule, t: usize) -> Result<()> {
     if t > schedule.steps() {
-        invalid!("t must be in 0..={}, got {t}", schedule.steps());
+        return Err(invalid!("t must be in 0..={}, got {t}", schedule.steps()));
     }
     Ok(())
 }

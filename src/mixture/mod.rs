@@ -48,39 +48,39 @@ impl GaussianMixture {
     pub fn new(weights: Vec<f64>, means: Vec<Vec<f64>>, stds: Vec<f64>) -> Result<Self> {
         let k = weights.len();
         if k != means.len() || k != stds.len() {
-            invalid!(
+            return Err(invalid!(
                 "weights has {} entries, means {} and stds {}; they must have one entry per component",
                 k,
                 means.len(),
                 stds.len()
-            );
+            ));
         }
         if k == 0 {
-            invalid!("a Gaussian mixture needs at least one component, got 0");
+            return Err(invalid!("a Gaussian mixture needs at least one component, got 0"));
         }
         let d = means[0].len();
         if d == 0 {
-            invalid!("means[0] has 0 coordinates; the dimension d must be >= 1");
+            return Err(invalid!("means[0] has 0 coordinates; the dimension d must be >= 1"));
         }
         for (i, mean) in means.iter().enumerate() {
             if mean.len() != d {
-                invalid!(
+                return Err(invalid!(
                     "means[{i}] has {} coordinates but means[0] has {d}; all means must have the same dimension",
                     mean.len()
-                );
+                ));
             }
             if let Some((j, v)) = mean.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                invalid!("means[{i}][{j}] must be finite, got {v}");
+                return Err(invalid!("means[{i}][{j}] must be finite, got {v}"));
             }
         }
         for (i, &w) in weights.iter().enumerate() {
             if !(w.is_finite() && w > 0.0) {
-                invalid!("weights[{i}] must be finite and > 0, got {w}");
+                return Err(invalid!("weights[{i}] must be finite and > 0, got {w}"));
             }
         }
         for (i, &s) in stds.iter().enumerate() {
             if !(s.is_finite() && s >= 0.0) {
-                invalid!("stds[{i}] must be finite and >= 0, got {s}");
+                return Err(invalid!("stds[{i}] must be finite and >= 0, got {s}"));
             }
         }
         // Divide by the largest weight first, so that the sum cannot overflow.
@@ -96,10 +96,10 @@ impl GaussianMixture {
     /// the 2-D notebooks (e.g. `ring(8, 1.0, 0.05)`).
     pub fn ring(modes: usize, radius: f64, std: f64) -> Result<Self> {
         if modes == 0 {
-            invalid!("a ring needs modes >= 1, got 0");
+            return Err(invalid!("a ring needs modes >= 1, got 0"));
         }
         if !(radius.is_finite() && radius >= 0.0) {
-            invalid!("radius must be finite and >= 0, got {radius}");
+            return Err(invalid!("radius must be finite and >= 0, got {radius}"));
         }
         let means = (0..modes)
             .map(|k| {
@@ -250,14 +250,14 @@ impl GaussianMixture {
     /// An error unless `x` has d finite coordinates.
     fn check_point(&self, name: &str, x: &[f64]) -> Result<()> {
         if x.len() != self.dim() {
-            invalid!(
+            return Err(invalid!(
                 "{name} has {} coordinates but the mixture has dimension {}; they must match",
                 x.len(),
                 self.dim()
-            );
+            ));
         }
         if let Some((j, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            invalid!("{name}[{j}] must be finite, got {v}");
+            return Err(invalid!("{name}[{j}] must be finite, got {v}"));
         }
         Ok(())
     }
@@ -265,9 +265,9 @@ impl GaussianMixture {
     /// An error if some component is a point mass (then the mixture has no density).
     fn check_density(&self, what: &str) -> Result<()> {
         if let Some(k) = self.stds.iter().position(|&s| s == 0.0) {
-            invalid!(
+            return Err(invalid!(
                 "{what} needs every std > 0, but component {k} is a point mass (stds[{k}] = 0), which has no density"
-            );
+            ));
         }
         Ok(())
     }

@@ -27,9 +27,9 @@ pub(super) fn log_sum_exp(v: &[f64]) -> f64 {
 pub(super) fn softmax(mut v: Vec<f64>, name: &str) -> Result<Vec<f64>> {
     let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
-        invalid!(
+        return Err(invalid!(
             "{name} is so far from every component that all log-weights are {max}; use a point closer to the data"
-        );
+        ));
     }
     let mut total = 0.0;
     for a in v.iter_mut() {

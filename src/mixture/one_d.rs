@@ -20,10 +20,10 @@ impl GaussianMixture {
     /// matched Gaussian lies within it too, since its mean and spread stay inside this range.
     pub fn grid_1d(&self, n: usize) -> Result<Vec<f64>> {
         if self.dim() != 1 {
-            invalid!("grid_1d needs a 1-D mixture, got dimension {}", self.dim());
+            return Err(invalid!("grid_1d needs a 1-D mixture, got dimension {}", self.dim()));
         }
         if n < 2 {
-            invalid!("grid_1d needs n >= 2 points, got {n}");
+            return Err(invalid!("grid_1d needs n >= 2 points, got {n}"));
         }
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for ((w, mu), s) in self.weights.iter().zip(&self.means).zip(&self.stds) {
@@ -43,7 +43,7 @@ impl GaussianMixture {
     /// would have to be to match q(x_{t-1} | x_t)).
     pub fn gaussian_fit_1d(&self) -> Result<GaussianMixture> {
         if self.dim() != 1 {
-            invalid!("gaussian_fit_1d needs a 1-D mixture, got dimension {}", self.dim());
+            return Err(invalid!("gaussian_fit_1d needs a 1-D mixture, got dimension {}", self.dim()));
         }
         GaussianMixture::gaussian_1d(self.mean()[0], self.variance()[0].sqrt())
     }
@@ -60,19 +60,19 @@ impl GaussianMixture {
     pub fn non_gaussianity_1d(&self, grid: &[f64]) -> Result<f64> {
         self.check_1d("non_gaussianity_1d")?;
         if grid.len() < 2 {
-            invalid!("the grid needs at least 2 points, got {}", grid.len());
+            return Err(invalid!("the grid needs at least 2 points, got {}", grid.len()));
         }
         if let Some(i) = grid.iter().position(|x| !x.is_finite()) {
-            invalid!("grid[{i}] must be finite, got {}", grid[i]);
+            return Err(invalid!("grid[{i}] must be finite, got {}", grid[i]));
         }
         if let Some(i) = grid.windows(2).position(|p| p[1] <= p[0]) {
-            invalid!(
+            return Err(invalid!(
                 "the grid must be strictly increasing, got grid[{}] = {} >= grid[{}] = {}",
                 i,
                 grid[i],
                 i + 1,
                 grid[i + 1]
-            );
+            ));
         }
         let q = self.density_1d(grid)?;
         let fit = self.gaussian_fit_1d()?.density_1d(grid)?;
@@ -83,7 +83,7 @@ impl GaussianMixture {
 
     fn check_1d(&self, what: &str) -> Result<()> {
         if self.dim() != 1 {
-            invalid!("{what} needs a 1-D mixture, got dimension {}", self.dim());
+            return Err(invalid!("{what} needs a 1-D mixture, got dimension {}", self.dim()));
         }
         self.check_density(what)
     }

@@ -29,7 +29,9 @@ impl AttentionBlock {
     /// Attention over `channels` channels in `heads` heads; `groups` for the group norm.
     pub fn new(channels: usize, heads: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
         if heads == 0 || !channels.is_multiple_of(heads) {
-            invalid!("attention: channels must be divisible by heads, got {channels} channels and {heads} heads");
+            return Err(invalid!(
+                "attention: channels must be divisible by heads, got {channels} channels and {heads} heads"
+            ));
         }
         Ok(Self {
             heads,

@@ -98,7 +98,9 @@ impl ResBlock {
     pub fn with_rng(cfg: ResBlockConfig, rng: SharedRng, vb: VarBuilder) -> Result<Self> {
         let ResBlockConfig { in_channels: c_in, out_channels: c_out, emb_dim, groups, dropout, adaptive_norm } = cfg;
         if c_in == 0 || c_out == 0 || emb_dim == 0 {
-            invalid!("a residual block needs channels and emb_dim >= 1, got {c_in} -> {c_out}, emb_dim {emb_dim}");
+            return Err(invalid!(
+                "a residual block needs channels and emb_dim >= 1, got {c_in} -> {c_out}, emb_dim {emb_dim}"
+            ));
         }
         let conditioning = if adaptive_norm {
             Conditioning::Adaptive(AdaGroupNorm::new(c_out, groups, emb_dim, vb.pp("ada_norm"))?)

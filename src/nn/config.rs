@@ -139,78 +139,84 @@ impl UNetConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         if self.in_channels == 0 {
-            invalid!("in_channels must be at least 1, got 0");
+            return Err(invalid!("in_channels must be at least 1, got 0"));
         }
         if self.base_channels < 4 || !self.base_channels.is_multiple_of(2) {
-            invalid!(
+            return Err(invalid!(
                 "base_channels (also the width of the sinusoidal time embedding) must be even and at least 4, got {}",
                 self.base_channels
-            );
+            ));
         }
         if self.channel_mults.is_empty() {
-            invalid!("channel_mults must have at least one level, got []");
+            return Err(invalid!("channel_mults must have at least one level, got []"));
         }
         if let Some(i) = self.channel_mults.iter().position(|&m| m == 0) {
-            invalid!("every channel mult must be at least 1, got channel_mults[{i}] = 0");
+            return Err(invalid!("every channel mult must be at least 1, got channel_mults[{i}] = 0"));
         }
         if self.blocks_per_level == 0 {
-            invalid!("blocks_per_level must be at least 1, got 0");
+            return Err(invalid!("blocks_per_level must be at least 1, got 0"));
         }
         if self.groups == 0 {
-            invalid!("groups must be at least 1, got 0");
+            return Err(invalid!("groups must be at least 1, got 0"));
         }
         if self.in_channels > MAX_CHANNELS {
-            invalid!("in_channels must be at most {MAX_CHANNELS}, got {}", self.in_channels);
+            return Err(invalid!("in_channels must be at most {MAX_CHANNELS}, got {}", self.in_channels));
         }
         if let Some(n) = self.num_classes.filter(|&n| n > MAX_CLASSES) {
-            invalid!("num_classes must be at most {MAX_CLASSES}, got {n}");
+            return Err(invalid!("num_classes must be at most {MAX_CLASSES}, got {n}"));
         }
         if !self.base_channels.is_multiple_of(self.groups) {
-            invalid!("base_channels must be divisible by groups = {}, got {}", self.groups, self.base_channels);
+            return Err(invalid!(
+                "base_channels must be divisible by groups = {}, got {}",
+                self.groups,
+                self.base_channels
+            ));
         }
         for (i, &m) in self.channel_mults.iter().enumerate() {
             // Every level's channels are then multiples of groups too.
             if self.base_channels.checked_mul(m).is_none_or(|c| c > MAX_CHANNELS) {
-                invalid!(
+                return Err(invalid!(
                     "base_channels * mult must be at most {MAX_CHANNELS}, got base_channels {} * channel_mults[{i}] {m}",
                     self.base_channels
-                );
+                ));
             }
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            invalid!("dropout must be in [0, 1), got {}", self.dropout);
+            return Err(invalid!("dropout must be in [0, 1), got {}", self.dropout));
         }
         if self.num_classes == Some(0) {
-            invalid!("num_classes must be at least 1, or None for an unconditional model, got Some(0)");
+            return Err(invalid!("num_classes must be at least 1, or None for an unconditional model, got Some(0)"));
         }
         let levels = self.levels();
         if levels > 16 {
-            invalid!("channel_mults may have at most 16 levels, got {levels}");
+            return Err(invalid!("channel_mults may have at most 16 levels, got {levels}"));
         }
         let factor = 1usize << (levels - 1);
         if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
-            invalid!(
+            return Err(invalid!(
                 "image_size must be a positive multiple of 2^(levels - 1) = {factor} (channel_mults has {levels} levels), got {}",
                 self.image_size
-            );
+            ));
         }
         let resolutions = self.resolutions();
         for &r in &self.attention_resolutions {
             if !resolutions.contains(&r) {
-                invalid!("attention resolution {r} is not the size of any level; the levels are {resolutions:?}");
+                return Err(invalid!(
+                    "attention resolution {r} is not the size of any level; the levels are {resolutions:?}"
+                ));
             }
         }
         if self.heads == 0 {
-            invalid!("heads must be at least 1, got 0");
+            return Err(invalid!("heads must be at least 1, got 0"));
         }
         for (level, c) in self.level_channels().into_iter().enumerate() {
             if self.has_attention(level) && c % self.heads != 0 {
-                invalid!(
+                return Err(invalid!(
                     "channels at the {}x{} level with attention ({c}) must be divisible by heads = {}",
                     resolutions[level],
                     resolutions[level],
                     self.heads
-                );
+                ));
             }
         }
         Ok(())

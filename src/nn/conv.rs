@@ -41,7 +41,7 @@ impl Conv {
         vb: VarBuilder,
     ) -> Result<Self> {
         if in_ch == 0 || out_ch == 0 || kernel.is_multiple_of(2) || stride == 0 {
-            invalid!("a convolution needs channels >= 1, an odd kernel and a stride >= 1, got {in_ch} -> {out_ch}, kernel {kernel}, stride {stride}");
+            return Err(invalid!("a convolution needs channels >= 1, an odd kernel and a stride >= 1, got {in_ch} -> {out_ch}, kernel {kernel}, stride {stride}"));
         }
         let weight = vb.get_with_hints((out_ch, in_ch, kernel, kernel), "weight", init)?;
         let bias = vb.get_with_hints(out_ch, "bias", init)?;
@@ -68,7 +68,10 @@ impl Conv {
     pub fn forward_add(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
         let (b, c_out) = (x.dim(0)?, self.bias.dim(0)?);
         if shift.dims() != [b, c_out] {
-            invalid!("a convolution's shift must be (batch {b}, channels {c_out}), got {:?}", shift.dims());
+            return Err(invalid!(
+                "a convolution's shift must be (batch {b}, channels {c_out}), got {:?}",
+                shift.dims()
+            ));
         }
         if on_cpu_f32(x) {
             let bias = shift.broadcast_add(&self.bias.unsqueeze(0)?)?; // (B, C_out)

@@ -43,7 +43,7 @@ impl Dropout {
     /// Dropout with probability `p` in [0, 1), masks drawn from `rng`.
     pub fn new(p: f64, rng: SharedRng) -> Result<Self> {
         if !(0.0..1.0).contains(&p) {
-            invalid!("dropout must be in [0, 1), got {p}");
+            return Err(invalid!("dropout must be in [0, 1), got {p}"));
         }
         Ok(Self { p, rng })
     }

@@ -30,10 +30,10 @@ use crate::Result;
 /// ```
 pub fn timestep_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
     if dim < 4 || !dim.is_multiple_of(2) {
-        invalid!("the time embedding dimension must be even and at least 4, got {dim}");
+        return Err(invalid!("the time embedding dimension must be even and at least 4, got {dim}"));
     }
     if t.rank() != 1 {
-        invalid!("t must have shape (B,), one step per batch element, got shape {:?}", t.dims());
+        return Err(invalid!("t must have shape (B,), one step per batch element, got shape {:?}", t.dims()));
     }
     let half = dim / 2;
     let step = -(10_000f64.ln()) / (half - 1) as f64;
@@ -59,10 +59,10 @@ impl TimeEmbedding {
     /// A time embedding `t (B,) -> (B, emb_dim)`.
     pub fn new(sinusoid_dim: usize, emb_dim: usize, vb: VarBuilder) -> Result<Self> {
         if sinusoid_dim < 4 || !sinusoid_dim.is_multiple_of(2) {
-            invalid!("the time embedding dimension must be even and at least 4, got {sinusoid_dim}");
+            return Err(invalid!("the time embedding dimension must be even and at least 4, got {sinusoid_dim}"));
         }
         if emb_dim == 0 {
-            invalid!("the time embedding width must be at least 1, got 0");
+            return Err(invalid!("the time embedding width must be at least 1, got 0"));
         }
         Ok(Self {
             sinusoid_dim,
@@ -99,7 +99,7 @@ impl ClassEmbedding {
     /// An embedding of `num_classes` classes and the "no class" row, each of width `emb_dim`.
     pub fn new(num_classes: usize, emb_dim: usize, vb: VarBuilder) -> Result<Self> {
         if num_classes == 0 {
-            invalid!("num_classes must be at least 1 (or None for an unconditional model), got 0");
+            return Err(invalid!("num_classes must be at least 1 (or None for an unconditional model), got 0"));
         }
         let weight =
             vb.get_with_hints((num_classes + 1, emb_dim), "weight", candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 })?;
@@ -123,19 +123,22 @@ impl ClassEmbedding {
             None => Tensor::full(self.null_label(), batch, device)?,
             Some(c) => {
                 if c.dims() != [batch] {
-                    invalid!("class labels must have shape ({batch},), one per batch element, got {:?}", c.dims());
+                    return Err(invalid!(
+                        "class labels must have shape ({batch},), one per batch element, got {:?}",
+                        c.dims()
+                    ));
                 }
                 if c.dtype().is_float() {
-                    invalid!("class labels must be integers (u32), got {:?}", c.dtype());
+                    return Err(invalid!("class labels must be integers (u32), got {:?}", c.dtype()));
                 }
                 let c = c.to_dtype(DType::U32)?;
                 let labels: Vec<u32> = c.to_vec1()?;
                 if let Some(bad) = labels.iter().find(|&&l| l > self.null_label()) {
-                    invalid!(
+                    return Err(invalid!(
                         "class labels must be in 0..={} ({} = no class), got {bad}",
                         self.null_label(),
                         self.null_label()
-                    );
+                    ));
                 }
                 c
             }

@@ -35,16 +35,16 @@ impl MlpConfig {
     pub fn validate(&self) -> Result<()> {
         const MAX: usize = 1 << 16;
         if self.dim == 0 || self.dim > MAX {
-            invalid!("dim must be in 1..={MAX}, got {}", self.dim);
+            return Err(invalid!("dim must be in 1..={MAX}, got {}", self.dim));
         }
         if self.hidden == 0 || self.hidden > MAX {
-            invalid!("hidden must be in 1..={MAX}, got {}", self.hidden);
+            return Err(invalid!("hidden must be in 1..={MAX}, got {}", self.hidden));
         }
         if self.layers == 0 || self.layers > 1024 {
-            invalid!("layers must be in 1..=1024, got {}", self.layers);
+            return Err(invalid!("layers must be in 1..=1024, got {}", self.layers));
         }
         if self.time_dim < 4 || !self.time_dim.is_multiple_of(2) || self.time_dim > MAX {
-            invalid!("time_dim must be even and in 4..={MAX}, got {}", self.time_dim);
+            return Err(invalid!("time_dim must be even and in 4..={MAX}, got {}", self.time_dim));
         }
         Ok(())
     }
@@ -115,10 +115,10 @@ impl Mlp {
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let b = match *x.dims() {
             [b, d] if d == self.config.dim => b,
-            _ => invalid!("x must have shape (B, {}), got {:?}", self.config.dim, x.dims()),
+            _ => return Err(invalid!("x must have shape (B, {}), got {:?}", self.config.dim, x.dims())),
         };
         if t.dims() != [b] {
-            invalid!("t must have shape ({b},), one step per batch element, got {:?}", t.dims());
+            return Err(invalid!("t must have shape ({b},), one step per batch element, got {:?}", t.dims()));
         }
         let e = timestep_embedding(t, self.config.time_dim)?.to_dtype(x.dtype())?; // (B,) -> (B, time_dim)
         let e = silu(&self.time_proj.forward(&e)?)?; // -> (B, hidden)

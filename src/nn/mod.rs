@@ -83,7 +83,7 @@ pub fn variable(varmap: &VarMap, name: &str) -> Result<Tensor> {
         None => {
             let mut names: Vec<&String> = vars.keys().collect();
             names.sort();
-            invalid!("no variable named {name:?}; the variables are {names:?}")
+            Err(invalid!("no variable named {name:?}; the variables are {names:?}"))
         }
     }
 }
@@ -129,7 +129,7 @@ impl EpsModel for Mlp {
     /// The MLP has no class conditioning: `class` must be None. It has no dropout either.
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, _train: bool) -> Result<Tensor> {
         if class.is_some() {
-            invalid!("the MLP is unconditional: pass class = None");
+            return Err(invalid!("the MLP is unconditional: pass class = None"));
         }
         Ok(self.forward(&xt.to_dtype(self.dtype())?, t)?.to_dtype(xt.dtype())?)
     }

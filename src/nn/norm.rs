@@ -47,7 +47,9 @@ impl GroupNorm {
     /// A group norm over `channels` channels in `groups` groups.
     pub fn new(groups: usize, channels: usize, vb: VarBuilder) -> Result<Self> {
         if groups == 0 || !channels.is_multiple_of(groups) {
-            invalid!("group norm: channels must be divisible by groups, got {channels} channels and {groups} groups");
+            return Err(invalid!(
+                "group norm: channels must be divisible by groups, got {channels} channels and {groups} groups"
+            ));
         }
         let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;
         let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
@@ -64,7 +66,7 @@ impl GroupNorm {
     fn forward_then(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
         let channels = self.weight.dim(0)?;
         if x.rank() < 3 || x.dim(1)? != channels {
-            invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims());
+            return Err(invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims()));
         }
         if on_cpu_f32(x) {
             return Ok(cpu::group_norm(x, &self.weight, &self.bias, self.groups, GROUP_NORM_EPS, then_silu)?);

@@ -195,23 +195,25 @@ impl UNet {
         let cfg = &self.config;
         let (b, c, height, width) = match *x.dims() {
             [b, c, h, w] => (b, c, h, w),
-            _ => invalid!("x must have shape (B, C, H, W), got {:?}", x.dims()),
+            _ => return Err(invalid!("x must have shape (B, C, H, W), got {:?}", x.dims())),
         };
         let factor = 1usize << (cfg.levels() - 1);
         if c != cfg.in_channels || height == 0 || height % factor != 0 || width == 0 || width % factor != 0 {
-            invalid!(
+            return Err(invalid!(
                 "x must have shape (B, {}, H, W) with H and W positive multiples of {factor}, got {:?}",
                 cfg.in_channels,
                 x.dims()
-            );
+            ));
         }
         if t.dims() != [b] {
-            invalid!("t must have shape ({b},), one step per batch element, got {:?}", t.dims());
+            return Err(invalid!("t must have shape ({b},), one step per batch element, got {:?}", t.dims()));
         }
         let mut emb = self.time_embed.forward(t)?; // (B,) -> (B, E)
         match (&self.class_embed, class) {
             (Some(table), class) => emb = (emb + table.forward(class, b, x.device())?)?, // (B, E)
-            (None, Some(_)) => invalid!("this U-Net is unconditional (num_classes = None): pass class = None"),
+            (None, Some(_)) => {
+                return Err(invalid!("this U-Net is unconditional (num_classes = None): pass class = None"))
+            }
             (None, None) => {}
         }
         note(&|| "time_embed".into(), &emb);
@@ -244,7 +246,7 @@ impl UNet {
             for (j, stage) in stages.iter().enumerate() {
                 let (skip, from) = match hs.pop() {
                     Some(s) => s,
-                    None => invalid!("internal error: the U-Net ran out of skip connections"),
+                    None => return Err(invalid!("internal error: the U-Net ran out of skip connections")),
                 };
                 let cat = Tensor::cat(&[&h, &skip], 1)?; // (B, c, H', W') + (B, c_skip, H', W') -> (B, c + c_skip, H', W')
                 note(&|| format!("up.{level}.{j} <- {from}"), &cat);

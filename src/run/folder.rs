@@ -115,7 +115,7 @@ impl Run {
     /// takes and returns f32 (x_t is cast in, eps_pred back), so every sampler works unchanged.
     pub fn model_as(&self, device: &Device, dtype: DType) -> Result<Model> {
         if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
-            invalid!("a network can be loaded in f32, bf16 or f16, not {}", dtype.as_str());
+            return Err(invalid!("a network can be loaded in f32, bf16 or f16, not {}", dtype.as_str()));
         }
         let vb = candle_nn::VarBuilder::from_tensors(self.ema(device)?, dtype, device);
         Model::new(&self.model, vb)
@@ -126,17 +126,17 @@ impl Run {
     /// the same network, data and schedule (the number of steps and the rest may differ).
     pub(super) fn check_same(&self, spec: &RunSpec, model: &ModelSpec) -> Result<()> {
         if &self.model != model {
-            invalid!(
+            return Err(invalid!(
                 "the run in {} has a different network than the one asked for; resume it with its own settings",
                 self.dir.display()
-            );
+            ));
         }
         if self.spec.data != spec.data || self.spec.schedule != spec.schedule {
-            invalid!(
+            return Err(invalid!(
                 "the run in {} was trained on {} with another schedule or data; resume it with its own settings",
                 self.dir.display(),
                 self.spec.data
-            );
+            ));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ impl FromStr for DataSpec {
             Some(name) => name.parse::<ToyData>().map(DataSpec::Toy).map_err(|_| {
                 Error::Invalid(format!("unknown data {s:?}; allowed: mnist, toy-ring, toy-moons, toy-swiss-roll"))
             }),
-            None => invalid!("unknown data {s:?}; allowed: mnist, toy-ring, toy-moons, toy-swiss-roll"),
+            None => Err(invalid!("unknown data {s:?}; allowed: mnist, toy-ring, toy-moons, toy-swiss-roll")),
         }
     }
 }
@@ -132,7 +132,9 @@ impl RunSpec {
             }
             DataSpec::Toy(_) => {
                 if class_conditional {
-                    invalid!("--class-conditional needs labelled data (mnist); the toy data sets have none");
+                    return Err(invalid!(
+                        "--class-conditional needs labelled data (mnist); the toy data sets have none"
+                    ));
                 }
                 let train = TrainConfig { steps: 3000, batch_size: 256, log_every: 500, ..base };
                 let spec = RunSpec {

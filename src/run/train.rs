@@ -105,11 +105,11 @@ impl Run {
         let mut trainer = Trainer::new(net, varmap, schedule, spec.train.clone())?.with_null_class(null_class);
         let existing = Run::open_if_any(out)?;
         if let (Some(run), false) = (&existing, options.resume) {
-            invalid!(
+            return Err(invalid!(
                 "{} already holds a checkpoint (step {}): pass --resume to continue it, or choose another --out",
                 out.display(),
                 run.step()
-            );
+            ));
         }
         let mut resumed_exactly = None;
         if let Some(run) = &existing {

@@ -28,12 +28,12 @@ pub fn p_sample_step<D: Dimension>(
 ) -> Result<Array<f64, D>> {
     let sigma_t = sigma.sigma_sq(schedule, t)?.sqrt();
     if xt.shape() != eps_pred.shape() || xt.shape() != z.shape() {
-        invalid!(
+        return Err(invalid!(
             "xt, eps_pred and z must have the same shape, got {:?}, {:?} and {:?}",
             xt.shape(),
             eps_pred.shape(),
             z.shape()
-        );
+        ));
     }
     let mean = p_mean_scaled(schedule, xt, t, eps_pred, scale)?;
     Ok(mean + z.mapv(|z| sigma_t * z))

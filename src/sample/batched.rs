@@ -34,10 +34,18 @@ pub fn sample_batched<M: EpsModel>(
     mut on_step: impl FnMut(usize, usize, usize, usize),
 ) -> Result<(Tensor, Trajectory)> {
     if what.n == 0 || what.batch == 0 {
-        invalid!("the number of samples and the batch must be at least 1, got {} and {}", what.n, what.batch);
+        return Err(invalid!(
+            "the number of samples and the batch must be at least 1, got {} and {}",
+            what.n,
+            what.batch
+        ));
     }
     if what.classes.is_some_and(|c| c.len() != what.n) {
-        invalid!("classes must name one class per sample ({}), got {}", what.n, what.classes.map_or(0, <[u32]>::len));
+        return Err(invalid!(
+            "classes must name one class per sample ({}), got {}",
+            what.n,
+            what.classes.map_or(0, <[u32]>::len)
+        ));
     }
     let mut chunks = Vec::new();
     let mut first_trajectory = None;

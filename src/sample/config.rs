@@ -78,15 +78,17 @@ impl SampleConfig {
     pub fn validate(&self, schedule: &NoiseSchedule) -> Result<()> {
         if let Sampler::Ddim { steps, eta } = self.sampler {
             if steps == 0 || steps > schedule.steps() {
-                invalid!("DDIM steps must be in 1..={} (the schedule's T), got {steps}", schedule.steps());
+                return Err(invalid!("DDIM steps must be in 1..={} (the schedule's T), got {steps}", schedule.steps()));
             }
             if !(eta.is_finite() && eta >= 0.0) {
-                invalid!("eta must be a finite number >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}");
+                return Err(invalid!(
+                    "eta must be a finite number >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}"
+                ));
             }
         }
         for &t in &self.record_at {
             if t == 0 || t > schedule.steps() {
-                invalid!("record_at steps must be in 1..={}, got {t}", schedule.steps());
+                return Err(invalid!("record_at steps must be in 1..={}, got {t}", schedule.steps()));
             }
         }
         Ok(())

@@ -79,17 +79,17 @@ impl<M: EpsModel> Prediction<M> {
             return self.eps_of(schedule, xt, t, &self.model.eps_theta(xt, &t_batch(b)?, None, false)?);
         };
         if !(g.scale.is_finite() && g.scale >= 0.0) {
-            invalid!("the guidance scale w must be a finite number >= 0, got {}", g.scale);
+            return Err(invalid!("the guidance scale w must be a finite number >= 0, got {}", g.scale));
         }
         if g.class.dims() != [b] {
-            invalid!("guidance needs one class per sample ({b}), got shape {:?}", g.class.dims());
+            return Err(invalid!("guidance needs one class per sample ({b}), got shape {:?}", g.class.dims()));
         }
         let class = g.class.to_dtype(DType::U32)?;
         if g.scale == 0.0 {
             return self.eps_of(schedule, xt, t, &self.model.eps_theta(xt, &t_batch(b)?, Some(&class), false)?);
         }
         let Some(null) = g.null_class else {
-            invalid!("guidance scale {} > 0 needs the \"no class\" label; the model has none (trained without label dropout?)", g.scale);
+            return Err(invalid!("guidance scale {} > 0 needs the \"no class\" label; the model has none (trained without label dropout?)", g.scale));
         };
         // One pass over [x_t; x_t] with [c; no class], then split.
         let x2 = Tensor::cat(&[xt, xt], 0)?;
@@ -106,11 +106,9 @@ impl<M: EpsModel> Prediction<M> {
             Parameterisation::Eps => Ok(out.clone()),
             Parameterisation::X0 => predict_eps_from_x0(schedule, xt, t, out),
             Parameterisation::V => predict_eps_from_v(schedule, xt, t, out),
-            Parameterisation::Mean => {
-                invalid!(
-                    "sampling from a network that predicts the posterior mean is not supported; allowed: eps, x0, v"
-                )
-            }
+            Parameterisation::Mean => Err(invalid!(
+                "sampling from a network that predicts the posterior mean is not supported; allowed: eps, x0, v"
+            )),
         }
     }
 }

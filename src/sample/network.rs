@@ -46,7 +46,7 @@ pub fn sample<M: EpsModel>(
     let steps = config.timesteps(schedule)?;
     let recorded = config.recorded_steps(schedule)?;
     if shape.len() < 2 || shape.contains(&0) {
-        invalid!("the sample shape must be (B, ...) with rank >= 2 and no zero, got {shape:?}");
+        return Err(invalid!("the sample shape must be (B, ...) with rank >= 2 and no zero, got {shape:?}"));
     }
     let mut rng = seeded(config.seed);
     // Algorithm 2, line 1: x_T ~ N(0, I).

@@ -10,7 +10,7 @@ use crate::Result;
 pub fn to_images(x: &Tensor) -> Result<Vec<Array3<f64>>> {
     let (b, c, h, w) = match *x.dims() {
         [b, c, h, w] => (b, c, h, w),
-        ref dims => invalid!("images must be a batch (B, C, H, W), got shape {dims:?}"),
+        ref dims => return Err(invalid!("images must be a batch (B, C, H, W), got shape {dims:?}")),
     };
     let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     let per = c * h * w;
@@ -69,7 +69,7 @@ pub fn to_points(x: &Tensor) -> Result<Vec<Vec<f64>>> {
 pub fn to_array(x: &Tensor) -> Result<Array2<f64>> {
     let (b, d) = match *x.dims() {
         [b, d] => (b, d),
-        ref dims => invalid!("points must be a batch (B, D), got shape {dims:?}"),
+        ref dims => return Err(invalid!("points must be a batch (B, D), got shape {dims:?}")),
     };
     let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     Array2::from_shape_vec((b, d), v.into_iter().map(f64::from).collect())

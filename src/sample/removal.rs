@@ -51,7 +51,7 @@ pub fn full_noise_removal<M: EpsModel>(
     clip: bool,
 ) -> Result<Vec<Removal>> {
     if ts.is_empty() {
-        invalid!("full_noise_removal needs at least one step t, got none");
+        return Err(invalid!("full_noise_removal needs at least one step t, got none"));
     }
     let eps = normal_tensor(&mut seeded(seed), x0.dims(), x0.device())?;
     ts.iter()
@@ -66,7 +66,7 @@ pub fn full_noise_removal<M: EpsModel>(
 
 fn mse(a: &Tensor, b: &Tensor) -> Result<f64> {
     if a.dims() != b.dims() {
-        invalid!("mean squared error of tensors of different shapes {:?} and {:?}", a.dims(), b.dims());
+        return Err(invalid!("mean squared error of tensors of different shapes {:?} and {:?}", a.dims(), b.dims()));
     }
     Ok((a - b)?.sqr()?.to_dtype(DType::F64)?.mean_all()?.to_scalar::<f64>()?)
 }

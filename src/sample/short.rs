@@ -108,7 +108,7 @@ impl SampleConfig {
         device: &Device,
     ) -> Result<(Tensor, Trajectory)> {
         if n == 0 {
-            invalid!("the number of samples n must be at least 1, got 0");
+            return Err(invalid!("the number of samples n must be at least 1, got 0"));
         }
         let mut shape = vec![n];
         shape.extend(prediction.model.sample_shape());

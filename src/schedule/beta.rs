@@ -64,9 +64,9 @@ impl ScheduleKind {
                 *b1 = beta_end.unwrap_or(*b1);
             }
             _ if beta_start.is_some() || beta_end.is_some() => {
-                invalid!(
+                return Err(invalid!(
                     "the {self} schedule has no beta_start or beta_end; allowed only for linear, quadratic, sigmoid"
-                )
+                ))
             }
             _ => {}
         }
@@ -93,7 +93,7 @@ impl FromStr for ScheduleKind {
             "cosine" => Ok(ScheduleKind::Cosine),
             "quadratic" | "quad" => Ok(ScheduleKind::Quadratic),
             "sigmoid" => Ok(ScheduleKind::Sigmoid),
-            _ => invalid!("unknown schedule kind {s:?}; allowed: linear, cosine, quadratic, sigmoid"),
+            _ => Err(invalid!("unknown schedule kind {s:?}; allowed: linear, cosine, quadratic, sigmoid")),
         }
     }
 }
@@ -130,7 +130,7 @@ impl BetaSchedule {
     /// ```
     pub fn betas(&self, steps: usize) -> Result<Vec<f64>> {
         if steps == 0 || steps > MAX_STEPS {
-            invalid!("steps (T) must be in 1..={MAX_STEPS}, got {steps}");
+            return Err(invalid!("steps (T) must be in 1..={MAX_STEPS}, got {steps}"));
         }
         let betas = match *self {
             BetaSchedule::Linear { beta_start, beta_end } => {
@@ -155,18 +155,18 @@ impl BetaSchedule {
             }
             BetaSchedule::Custom(ref betas) => {
                 if betas.len() != steps {
-                    invalid!(
+                    return Err(invalid!(
                         "a custom schedule with {} betas has T = {}, got steps = {steps}",
                         betas.len(),
                         betas.len()
-                    );
+                    ));
                 }
                 betas.clone()
             }
         };
         for (i, &beta) in betas.iter().enumerate() {
             if !(beta > 0.0 && beta < 1.0) {
-                invalid!("beta_{} must be in (0, 1), got {beta}", i + 1);
+                return Err(invalid!("beta_{} must be in (0, 1), got {beta}", i + 1));
             }
         }
         Ok(betas)
@@ -177,7 +177,7 @@ fn check_range(beta_start: f64, beta_end: f64) -> Result<()> {
     check_open("beta_start", beta_start, 0.0, 1.0)?;
     check_open("beta_end", beta_end, 0.0, 1.0)?;
     if beta_start > beta_end {
-        invalid!("beta_start must be <= beta_end, got beta_start = {beta_start} > beta_end = {beta_end}");
+        return Err(invalid!("beta_start must be <= beta_end, got beta_start = {beta_start} > beta_end = {beta_end}"));
     }
     Ok(())
 }

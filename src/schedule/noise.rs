@@ -60,9 +60,9 @@ impl NoiseSchedule {
         }
         let alpha_bar_last = alpha_bar[steps];
         if !(alpha_bar_last >= f64::MIN_POSITIVE) {
-            invalid!(
+            return Err(invalid!(
                 "alpha_bar_T underflows to {alpha_bar_last:e} with these betas and T = {steps}: x_0 could not be recovered from x_T; use fewer steps or smaller betas"
-            );
+            ));
         }
         Ok(NoiseSchedule { schedule, beta, alpha_bar })
     }
@@ -90,7 +90,7 @@ impl NoiseSchedule {
     /// `Ok(())` when `t` is in 1..=T, otherwise an error that says so.
     pub fn check_t(&self, t: usize) -> Result<()> {
         if t == 0 || t > self.steps() {
-            invalid!("t must be in 1..={}, got {t}", self.steps());
+            return Err(invalid!("t must be in 1..={}, got {t}", self.steps()));
         }
         Ok(())
     }
@@ -217,7 +217,11 @@ impl NoiseSchedule {
             "p_mean_coef_xt" => Self::p_mean_coef_xt,
             "p_mean_coef_eps" => Self::p_mean_coef_eps,
             _ => {
-                invalid!("unknown column {name:?}; allowed: {}, {}", TABLE_COLUMNS.join(", "), EXTRA_COLUMNS.join(", "))
+                return Err(invalid!(
+                    "unknown column {name:?}; allowed: {}, {}",
+                    TABLE_COLUMNS.join(", "),
+                    EXTRA_COLUMNS.join(", ")
+                ))
             }
         };
         Ok((1..=self.steps()).map(|t| f(self, t)).collect())

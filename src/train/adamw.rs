@@ -107,19 +107,19 @@ impl AdamW {
                 match moments.get(&key) {
                     Some(x) if x.dims() == var.dims() => Ok(x.to_dtype(var.dtype())?.to_device(var.device())?),
                     Some(x) => {
-                        invalid!("optimizer state: {key} has shape {:?}, the variable {:?}", x.dims(), var.dims())
+                        Err(invalid!("optimizer state: {key} has shape {:?}, the variable {:?}", x.dims(), var.dims()))
                     }
-                    None => invalid!("optimizer state: {key} is missing"),
+                    None => Err(invalid!("optimizer state: {key} is missing")),
                 }
             };
             found.push((get(FIRST_MOMENT)?, get(SECOND_MOMENT)?));
         }
         if moments.len() != 2 * self.vars.len() {
-            invalid!(
+            return Err(invalid!(
                 "optimizer state: {} moment tensors for {} variables (2 each expected)",
                 moments.len(),
                 self.vars.len()
-            );
+            ));
         }
         for ((_, _, m, v), (new_m, new_v)) in self.vars.iter_mut().zip(found) {
             (*m, *v) = (new_m, new_v);

@@ -30,7 +30,7 @@ impl DataSource<'_> {
         match *self {
             DataSource::Mnist { data, labels } => {
                 if data.is_empty() {
-                    invalid!("the MNIST data set is empty");
+                    return Err(invalid!("the MNIST data set is empty"));
                 }
                 let indices: Vec<usize> = (0..n).map(|_| rng.random_range(0..data.len())).collect();
                 let labels = labels.then(|| data.labels_u32(&indices));

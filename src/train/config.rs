@@ -95,12 +95,12 @@ impl TrainConfig {
         crate::error::check_positive("lr", self.lr)?;
         if let Some(end) = self.lr_decay_end {
             if self.steps > end {
-                invalid!(
+                return Err(invalid!(
                     "steps ({}) go past lr_decay_end ({end}), where the cosine decay has brought the learning \
                      rate to 0; train to at most step {end}, or move the end of the decay as well \
                      (ddpm train --lr-decay cosine, which ends it at --steps)",
                     self.steps
-                );
+                ));
             }
         }
         if let Some(clip) = self.grad_clip {
@@ -116,7 +116,9 @@ impl TrainConfig {
             return Err(Error::out_of_range("label_dropout", self.label_dropout, "in [0, 1)"));
         }
         if self.target == Parameterisation::Mean {
-            invalid!("target must be eps, x0 or v; training on the posterior mean is not supported, got mean");
+            return Err(invalid!(
+                "target must be eps, x0 or v; training on the posterior mean is not supported, got mean"
+            ));
         }
         self.loss_weighting.validate()
     }

@@ -79,7 +79,7 @@ impl Ema {
         let data = varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
         for (name, ema) in self.tensors.iter_mut() {
             let Some(var) = data.get(name) else {
-                invalid!("the VarMap has no variable {name:?}, which the EMA holds");
+                return Err(invalid!("the VarMap has no variable {name:?}, which the EMA holds"));
             };
             let w = var.as_tensor().detach();
             *ema = (ema.affine(decay, 0.0)? + w.affine(1.0 - decay, 0.0)?)?;
@@ -104,10 +104,14 @@ impl Ema {
         let data = varmap.data().lock().map_err(|_| crate::Error::Internal("the VarMap's lock is poisoned".into()))?;
         for (name, ema) in &self.tensors {
             let Some(var) = data.get(name) else {
-                invalid!("the VarMap has no variable {name:?}, which the EMA holds");
+                return Err(invalid!("the VarMap has no variable {name:?}, which the EMA holds"));
             };
             if var.dims() != ema.dims() {
-                invalid!("variable {name:?} has shape {:?} in the VarMap but {:?} in the EMA", var.dims(), ema.dims());
+                return Err(invalid!(
+                    "variable {name:?} has shape {:?} in the VarMap but {:?} in the EMA",
+                    var.dims(),
+                    ema.dims()
+                ));
             }
             var.set(ema)?;
         }

@@ -47,13 +47,13 @@ impl NoisedBatch {
     ) -> Result<Self> {
         let b = batch_len(&x0)?;
         if t.len() != b {
-            invalid!("t must hold one step per batch element ({b}), got {}", t.len());
+            return Err(invalid!("t must hold one step per batch element ({b}), got {}", t.len()));
         }
         for &s in &t {
             schedule.check_t(s)?;
         }
         if eps.dims() != x0.dims() {
-            invalid!("eps must have the shape of x0 {:?}, got {:?}", x0.dims(), eps.dims());
+            return Err(invalid!("eps must have the shape of x0 {:?}, got {:?}", x0.dims(), eps.dims()));
         }
         let x0 = x0.to_dtype(DType::F32)?;
         let eps = eps.to_dtype(DType::F32)?;
@@ -79,7 +79,7 @@ impl NoisedBatch {
             Parameterisation::Eps => Ok(self.eps.clone()),
             Parameterisation::X0 => Ok(self.x0.clone()),
             Parameterisation::V => predict_v(schedule, &self.x0, &self.t, &self.eps),
-            Parameterisation::Mean => invalid!("target must be eps, x0 or v, got mean"),
+            Parameterisation::Mean => Err(invalid!("target must be eps, x0 or v, got mean")),
         }
     }
 }
@@ -133,6 +133,6 @@ pub fn weighted_loss<M: EpsModel>(
 fn batch_len(x0: &Tensor) -> Result<usize> {
     match x0.dims() {
         [b, ..] if *b > 0 && x0.rank() >= 2 => Ok(*b),
-        dims => invalid!("x0 must be a batch (B, ...) with B >= 1 and rank >= 2, got shape {dims:?}"),
+        dims => Err(invalid!("x0 must be a batch (B, ...) with B >= 1 and rank >= 2, got shape {dims:?}")),
     }
 }

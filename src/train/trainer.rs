@@ -61,7 +61,7 @@ impl<M: EpsModel> Trainer<M> {
             data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         if named.is_empty() {
-            invalid!("the VarMap holds no variables: build the model from it before training");
+            return Err(invalid!("the VarMap holds no variables: build the model from it before training"));
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let optimizer = AdamW::new(named, config.lr_at(1), config.weight_decay)?;
@@ -113,7 +113,7 @@ impl<M: EpsModel> Trainer<M> {
         for name in &names {
             match (self.ema.get(name), ema.get(name)) {
                 (Some(a), Some(b)) if a.dims() == b.dims() => {}
-                _ => invalid!("the saved EMA does not match the model at variable {name:?}"),
+                _ => return Err(invalid!("the saved EMA does not match the model at variable {name:?}")),
             }
         }
         self.ema = ema.with_warmup(self.config.ema_warmup).with_updates(step as u64);
@@ -138,21 +138,21 @@ impl<M: EpsModel> Trainer<M> {
     /// not fit the model.
     pub fn restore_state(&mut self, state: &TrainState) -> Result<()> {
         if state.step != self.step as u64 {
-            invalid!("the train state is of step {}, the trainer is at step {}", state.step, self.step);
+            return Err(invalid!("the train state is of step {}, the trainer is at step {}", state.step, self.step));
         }
         let counter = |key: &str| -> Result<u128> {
             match state.counters.get(key).map(|v| v.parse::<u128>()) {
                 Some(Ok(n)) => Ok(n),
-                Some(Err(_)) => invalid!("the train state's {key} is {:?}, not a count", state.counters[key]),
-                None => invalid!("the train state has no {key}"),
+                Some(Err(_)) => Err(invalid!("the train state's {key} is {:?}, not a count", state.counters[key])),
+                None => Err(invalid!("the train state has no {key}")),
             }
         };
         let (updates, word_pos) = (counter(ADAM_UPDATES)?, counter(RNG_WORD_POS)?);
         let Ok(updates) = usize::try_from(updates) else {
-            invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large")
+            return Err(invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large"));
         };
         let key = state.counters.get(RNG_KEY).and_then(|hex| parse_key(hex));
-        let Some(key) = key else { invalid!("the train state has no valid {RNG_KEY} (64 hex digits)") };
+        let Some(key) = key else { return Err(invalid!("the train state has no valid {RNG_KEY} (64 hex digits)")) };
         self.optimizer.restore(&state.tensors, updates)?;
         self.rng = Rng::from_seed(key);
         self.rng.set_word_pos(word_pos);
@@ -242,7 +242,9 @@ impl<M: EpsModel> Trainer<M> {
             return Ok(labels.to_vec());
         }
         let Some(null) = self.null_class else {
-            invalid!("label_dropout = {p} needs the \"no class\" label: call with_null_class(model.null_class())");
+            return Err(invalid!(
+                "label_dropout = {p} needs the \"no class\" label: call with_null_class(model.null_class())"
+            ));
         };
         Ok(labels.iter().map(|&c| if self.rng.random::<f64>() < p { null } else { c }).collect())
     }

@@ -65,7 +65,7 @@ impl LossWeighting {
             Parameterisation::Eps => Ok(capped / snr),
             Parameterisation::X0 => Ok(capped),
             Parameterisation::V => Ok(capped / (snr + 1.0)),
-            Parameterisation::Mean => invalid!("target must be eps, x0 or v to weigh the loss, got mean"),
+            Parameterisation::Mean => Err(invalid!("target must be eps, x0 or v to weigh the loss, got mean")),
         }
     }
 
@@ -97,9 +97,11 @@ impl FromStr for LossWeighting {
             "min-snr" => Self::MIN_SNR_5,
             other => match other.strip_prefix("min-snr-").map(str::parse::<f64>) {
                 Some(Ok(gamma)) => Self::MinSnr { gamma },
-                _ => invalid!(
-                    "unknown loss weighting {s:?}; allowed: uniform, min-snr (gamma 5), min-snr-G (gamma G > 0)"
-                ),
+                _ => {
+                    return Err(invalid!(
+                        "unknown loss weighting {s:?}; allowed: uniform, min-snr (gamma 5), min-snr-G (gamma G > 0)"
+                    ))
+                }
             },
         };
         weighting.validate()?;

@@ -74,7 +74,7 @@ pub fn cholesky_log_density(x: &[f64], mean: &[f64], cov: impl Fn(usize, usize) 
             let s = cov(i, j) - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
             if i == j {
                 if s <= 0.0 {
-                    invalid!("covariance is not positive definite at row {i}");
+                    return Err(invalid!("covariance is not positive definite at row {i}"));
                 }
                 l[i * n + i] = s.sqrt();
             } else {

@@ -52,7 +52,9 @@ where
         let ((c, var), (a1, _), (a2, var2)) = (at(0.0)?, at(1.0)?, at(2.0)?);
         let a = a1 - c;
         if (a2 - (2.0 * a + c)).abs() > 1e-9 * (1.0 + a2.abs()) || (var2 - var).abs() > 1e-12 * var {
-            invalid!("the model's step at t = {t} is not linear-Gaussian (mean not affine in x_t or variance varies)");
+            return Err(invalid!(
+                "the model's step at t = {t} is not linear-Gaussian (mean not affine in x_t or variance varies)"
+            ));
         }
         (m, v) = (a * m + c, a * a * v + var);
     }

@@ -64,7 +64,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let run = Run::open(&args.run)?;
     let (model, spec, meta) = (run.model_as(&device, dtype)?, run.spec().clone(), run.checkpoint().clone());
     let Model::Unet(unet) = &model else {
-        ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data);
+        return Err(ddpm::invalid!("ddpm eval judges MNIST runs; {} holds a {} run", args.run.display(), spec.data));
     };
     let data_dir = match args.data_dir.clone() {
         Some(d) => d,

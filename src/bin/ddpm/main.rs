@@ -180,7 +180,7 @@ fn execute(command: Command) -> Result<ExitCode> {
         }
         Command::Forward { image, kind, steps, at, height, grey, seed, out } => {
             if kind.is_empty() || at.is_empty() {
-                ddpm::invalid!("--kind and --at need at least one value each");
+                return Err(ddpm::invalid!("--kind and --at need at least one value each"));
             }
             let kinds: Vec<ScheduleKind> = kind.into_iter().map(ScheduleKind::from).collect();
             let photo = figures::load_photo_height(&image, if grey { Color::Grey } else { Color::Rgb }, height)?;

@@ -64,11 +64,11 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let (model, spec, meta) = (run.model_as(&device, dtype)?, run.spec().clone(), run.checkpoint().clone());
     let schedule = spec.schedule.build()?;
     if args.n == 0 || args.batch == 0 {
-        ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch);
+        return Err(ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch));
     }
     let sampler = args.how.sampler(Defaults { sampler: SamplerKind::Ddpm, ddim_steps: 50 }, &schedule)?;
     if args.trajectory.is_some() && !matches!(model, Model::Unet(_)) {
-        ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data);
+        return Err(ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data));
     }
     let record_at = if args.trajectory.is_some() { args.trajectory_at.clone() } else { Vec::new() };
     let config = SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at, ..Default::default() };
@@ -100,10 +100,12 @@ pub fn sample(args: SampleArgs) -> Result<()> {
 /// The class of each sample: --class for all, or 0, 1, ..., 9 in turn; None when unconditional.
 fn classes(model: &Model, args: &SampleArgs) -> Result<Option<Vec<u32>>> {
     match (model.num_classes(), args.class) {
-        (None, Some(_)) => ddpm::invalid!("--class needs a class-conditional run (ddpm train --class-conditional)"),
-        (None, None) if args.guidance != 0.0 => ddpm::invalid!("--guidance needs a class-conditional run"),
+        (None, Some(_)) => {
+            Err(ddpm::invalid!("--class needs a class-conditional run (ddpm train --class-conditional)"))
+        }
+        (None, None) if args.guidance != 0.0 => Err(ddpm::invalid!("--guidance needs a class-conditional run")),
         (None, None) => Ok(None),
-        (Some(k), Some(c)) if c as usize >= k => ddpm::invalid!("--class must be in 0..{k}, got {c}"),
+        (Some(k), Some(c)) if c as usize >= k => Err(ddpm::invalid!("--class must be in 0..{k}, got {c}")),
         (Some(_), Some(c)) => Ok(Some(vec![c; args.n])),
         (Some(k), None) => Ok(Some((0..args.n).map(|i| (i % k) as u32).collect())),
     }

@@ -40,7 +40,7 @@ impl SamplerFlags {
     pub fn sampler(&self, defaults: Defaults, schedule: &NoiseSchedule) -> Result<Sampler> {
         match (self.sampler.unwrap_or(defaults.sampler), self.ddim_steps) {
             (SamplerKind::Ddpm, Some(_)) => {
-                ddpm::invalid!("--ddim-steps is for --sampler ddim; ddpm runs all T = {} steps", schedule.steps())
+                Err(ddpm::invalid!("--ddim-steps is for --sampler ddim; ddpm runs all T = {} steps", schedule.steps()))
             }
             (SamplerKind::Ddpm, None) => Ok(Sampler::Ancestral { sigma: self.sigma.into() }),
             (SamplerKind::Ddim, steps) => {

@@ -85,7 +85,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let resuming = existing.is_some();
     let (mut spec, model) = if let Some(run) = existing {
         if run.spec().data != data.to_string() {
-            ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), run.spec().data);
+            return Err(ddpm::invalid!("{} holds a run on {}, not {data}", out.display(), run.spec().data));
         }
         let (spec, model) = (run.spec().clone(), run.model_spec().clone());
         refuse_changes(&args, &spec, &model, &out)?;
@@ -208,11 +208,11 @@ fn refuse_changes(args: &TrainArgs, spec: &RunSpec, model: &ModelSpec, out: &std
         changed.push("--class-conditional (the run is unconditional)".to_string());
     }
     if !changed.is_empty() {
-        ddpm::invalid!(
+        return Err(ddpm::invalid!(
             "--resume continues {} with its own settings; these flags would change them: {}",
             out.display(),
             changed.join(", ")
-        );
+        ));
     }
     Ok(())
 }
