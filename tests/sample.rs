@@ -286,3 +286,21 @@ fn the_short_form_gives_the_samples_of_the_long_form() {
     let err = SampleConfig::ddpm().sample(&prediction, &model.schedule, 0, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("n must be at least 1, got 0"));
 }
+
+/// `Run::sample_with` is the one-line sampler over the run's own network, target and schedule:
+/// the same numbers as building the prediction by hand, in the training data's shape.
+#[test]
+fn a_run_samples_in_one_line_what_its_prediction_gives() -> Result<()> {
+    use ddpm::run::{DataSpec, Run, RunOptions, RunSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut spec, model) = RunSpec::default_for(DataSpec::Toy(ddpm::data::ToyData::Ring), false)?;
+    (spec.train.steps, spec.train.batch_size, spec.train.log_every) = (5, 16, 0);
+    Run::train(dir.path(), &spec, &model, &Device::Cpu, &RunOptions::default())?;
+    let run = Run::open(dir.path())?;
+    let config = SampleConfig::ddim(10).with_seed(3);
+    let short = run.sample_with(&config, 7, &Device::Cpu)?;
+    let by_hand = config.sample(&run.prediction(&Device::Cpu)?, &spec.schedule.build()?, 7, &Device::Cpu)?;
+    assert_eq!(short.dims(), &[7, 2]);
+    assert_eq!(short.flatten_all()?.to_vec1::<f32>()?, by_hand.flatten_all()?.to_vec1::<f32>()?);
+    Ok(())
+}

@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 
 use super::model::Model;
 use super::spec::{ModelSpec, RunSpec};
 use crate::checkpoint::{self, Checkpoint, Manifest, TensorMap, TrainState, EMA_FILE, META_FILE};
+use crate::sample::{Prediction, SampleConfig};
 use crate::{Error, Result};
 
 /// The loss history's file name in a run folder.
@@ -120,6 +121,29 @@ impl Run {
         let vb = candle_nn::VarBuilder::from_tensors(self.ema(device)?, dtype, device);
         Model::new(&self.model, vb)
             .map_err(|e| Error::format(self.dir.join(EMA_FILE), format!("the EMA weights do not fit the network: {e}")))
+    }
+
+    /// The network with its EMA weights and what its output means (the run's training target):
+    /// what a sampler takes.
+    pub fn prediction(&self, device: &Device) -> Result<Prediction<Model>> {
+        Ok(Prediction { model: self.model(device)?, parameterisation: self.spec.train.target })
+    }
+
+    /// `n` samples (Algorithm 2 of Ho et al. 2020, the sampler's defaults: [`SampleConfig::ddpm`])
+    /// from the run's EMA weights on the best device, under the run's own noise schedule: a batch
+    /// shaped like the training data, in [-1, 1] for images.
+    ///
+    /// ```no_run
+    /// let images = ddpm::run::Run::open("runs/mnist")?.sample(64)?; // (64, 1, 28, 28)
+    /// # Ok::<(), ddpm::Error>(())
+    /// ```
+    pub fn sample(&self, n: usize) -> Result<Tensor> {
+        self.sample_with(&SampleConfig::ddpm(), n, &crate::device::best())
+    }
+
+    /// As [`Run::sample`], with a chosen sampler (e.g. `SampleConfig::ddim(50).with_seed(1)`) and device.
+    pub fn sample_with(&self, config: &SampleConfig, n: usize, device: &Device) -> Result<Tensor> {
+        config.sample(&self.prediction(device)?, &self.spec.schedule.build()?, n, device)
     }
 
     /// Checks that this run is the one `spec` and `model` describe, as far as resuming needs:

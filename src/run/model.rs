@@ -5,6 +5,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::spec::ModelSpec;
 use crate::nn::{EpsModel, Mlp, UNet};
+use crate::sample::SampleShape;
 use crate::Result;
 
 /// A U-Net or an MLP, built from a [`ModelSpec`].
@@ -72,6 +73,15 @@ impl EpsModel for Model {
         match self {
             Model::Unet(unet) => unet.eps_theta(xt, t, class, train),
             Model::Mlp(mlp) => mlp.eps_theta(xt, t, class, train),
+        }
+    }
+}
+
+impl SampleShape for Model {
+    fn sample_shape(&self) -> Vec<usize> {
+        match self {
+            Self::Unet(net) => net.sample_shape(),
+            Self::Mlp(net) => net.sample_shape(),
         }
     }
 }

@@ -32,15 +32,6 @@ impl SampleShape for Mlp {
     }
 }
 
-impl SampleShape for crate::run::Model {
-    fn sample_shape(&self) -> Vec<usize> {
-        match self {
-            Self::Unet(net) => net.sample_shape(),
-            Self::Mlp(net) => net.sample_shape(),
-        }
-    }
-}
-
 impl<M: SampleShape + ?Sized> SampleShape for &M {
     fn sample_shape(&self) -> Vec<usize> {
         (**self).sample_shape()
