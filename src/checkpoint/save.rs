@@ -51,7 +51,7 @@ pub(super) fn save_until(
         if stop_before == Some(i) {
             return Ok(None);
         }
-        if let Err(e) = op.run() {
+        if let Err(e) = op.apply() {
             // Best effort: back to one complete checkpoint, whichever checkpoint.json now says.
             let _ = recover(dir, read_manifest(dir).ok().flatten().as_ref());
             return Err(e);
@@ -142,7 +142,7 @@ pub(super) fn plan(dir: &Path, new: NewFiles) -> Vec<Op> {
 }
 
 impl Op {
-    pub(super) fn run(&self) -> Result<()> {
+    pub(super) fn apply(&self) -> Result<()> {
         match self {
             Op::Write { path, parts } => {
                 let write = || -> io::Result<()> {
@@ -202,9 +202,9 @@ pub(super) fn recover(dir: &Path, manifest: Option<&Manifest>) -> Result<()> {
         let restore =
             committed.is_some_and(|id| save_id(&main).as_deref() != Some(id) && save_id(&prev).as_deref() == Some(id));
         if restore {
-            Op::Rename { from: prev, to: main }.run()?;
+            Op::Rename { from: prev, to: main }.apply()?;
         } else {
-            Op::Remove(prev).run()?;
+            Op::Remove(prev).apply()?;
         }
     }
     sync_dir(dir)
