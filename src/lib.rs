@@ -13,7 +13,12 @@
 //! - [`mixture`]: a Gaussian-mixture data set for which everything is exact;
 //! - [`stats`]: moment and Kolmogorov-Smirnov tests, and the [`stats::Check`] record;
 //! - [`data`]: MNIST, the photos, toy 2-D data; [`display`]: plots and images for notebooks;
-//! - [`nn`]: the U-Net and the MLP denoiser; [`train`]: Algorithm 1;
+//! - [`nn`]: the U-Net and the MLP denoiser as plain layers, over the CPU engine in `nn::cpu`;
+//! - [`train`]: Algorithm 1; [`sample`]: Algorithm 2 and DDIM, in one line
+//!   (`SampleConfig::ddpm().sample(..)`);
+//! - [`run`]: a training run on disk as a value (`Run::open(dir)?.sample(64)?`), trained by one
+//!   process at a time; [`checkpoint`]: the files of a save, written atomically;
+//! - [`eval`]: bits/dim, a judge classifier and the Fréchet distance;
 //! - [`verify`]: the numeric check of every equation of the course notes.
 //!
 //! The timestep `t` is an integer in 1..=T as in the paper, with alpha_bar_0 = 1.
