@@ -13,6 +13,7 @@
 //! - [`mixture`]: a Gaussian-mixture data set for which everything is exact;
 //! - [`stats`]: moment and Kolmogorov-Smirnov tests, and the [`stats::Check`] record;
 //! - [`data`]: MNIST, the photos, toy 2-D data; [`display`]: plots and images for notebooks;
+//! - [`guidance`]: classifier guidance with a classifier of noisy images (Dhariwal and Nichol 2021);
 //! - [`nn`]: the U-Net and the MLP denoiser; [`train`]: Algorithm 1;
 //! - [`verify`]: the numeric check of every equation of the course notes.
 //!
@@ -34,6 +35,7 @@ pub mod display;
 pub mod eval;
 pub mod figures;
 pub mod forward;
+pub mod guidance;
 pub mod mixture;
 pub mod nn;
 pub mod objective;
