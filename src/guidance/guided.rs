@@ -46,7 +46,7 @@ pub struct Guided<'a, M: EpsModel, C: NoisyClassify> {
     pub prediction: Prediction<M>,
     pub classifier: C,
     pub schedule: &'a NoiseSchedule,
-    /// The class of each sample, (B,) u32.
+    /// The class of each sample, (B,) u32, or (1,) for one class for every sample.
     pub class: Tensor,
     /// s >= 0.
     pub scale: f64,
@@ -71,7 +71,11 @@ impl<M: EpsModel, C: NoisyClassify> EpsModel for Guided<'_, M, C> {
             return Err(invalid!("a guided model needs one step t for the whole batch, got {ts:?}"));
         };
         let eps = self.prediction.denoise(self.schedule, xt, step as usize, None, false)?.eps;
-        let g = log_prob_grad(&self.classifier, xt, t, &self.class)?;
+        let class = match self.class.dims() {
+            [1] => self.class.broadcast_as(xt.dim(0)?)?.contiguous()?,
+            _ => self.class.clone(),
+        };
+        let g = log_prob_grad(&self.classifier, xt, t, &class)?;
         let coef = self.scale * self.schedule.sqrt_one_minus_alpha_bar(step as usize);
         Ok((eps - g.affine(coef, 0.0)?)?)
     }
