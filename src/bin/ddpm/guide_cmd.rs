@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Tensor;
 use ddpm::data::{Mnist, Split};
 use ddpm::device::{describe, select};
-use ddpm::guidance::{Guided, NoisyClassifierRun, TrainNoisy};
+use ddpm::guidance::{Guided, NoisyClassifierRun, NoisyClassify, TrainNoisy};
 use ddpm::posterior::Parameterisation;
 use ddpm::run::{Model, Run, ScheduleSpec};
 use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig};
@@ -129,7 +129,7 @@ pub fn sample_guided(
     println!("classifier guidance towards {class} with scale s = {} by {}", args.scale, dir.display());
     let guided = Guided {
         prediction: Prediction { model, parameterisation: target },
-        classifier,
+        classifier: &classifier,
         schedule,
         class: Tensor::new(&[class], device)?,
         scale: args.scale,
@@ -142,5 +142,26 @@ pub fn sample_guided(
         guidance: 0.0,
         null_class: None,
     };
-    Ok(sample_batched(&Prediction::eps(guided), schedule, &what, config, device, progress)?.0)
+    let x = sample_batched(&Prediction::eps(guided), schedule, &what, config, device, progress)?.0;
+    if args.judge {
+        judge(&classifier, &x, class, device)?;
+    }
+    Ok(x)
+}
+
+/// Prints the guide's mean p(class | x_0, t = 1) and the share the evaluation classifier calls
+/// `class`, side by side: a sampler pushed hard pleases its guide more than an independent judge.
+fn judge(guide: &impl NoisyClassify, x: &Tensor, class: u32, device: &candle_core::Device) -> Result<()> {
+    let n = x.dim(0)?;
+    let p = ddpm::candle_nn::ops::softmax(&guide.logits(x, &Tensor::full(1u32, n, device)?)?, 1)?;
+    let own: f32 = p.narrow(1, class as usize, 1)?.mean_all()?.to_scalar()?;
+    let data = ddpm::data::default_data_dir()?.join("mnist");
+    let (train, test) = (Mnist::load(&data, Split::Train)?, Mnist::load(&data, Split::Test)?);
+    let (judge, _) = ddpm::eval::Classifier::load_or_train(Path::new("runs/mnist-classifier"), &train, &test, device)?;
+    let share = ddpm::eval::classified_as(&judge, x, &vec![class; n])?;
+    println!(
+        "the guide's own mean p({class} | x_0): {:.1} %; ddpm eval's classifier calls {class}: {share}",
+        100.0 * own
+    );
+    Ok(())
 }

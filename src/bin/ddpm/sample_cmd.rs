@@ -38,6 +38,11 @@ pub struct SampleArgs {
     /// --classifier-guidance: the scale s >= 0 of the classifier's gradient (0: unguided).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// --classifier-guidance: also print the guide's own mean p(C | x_0, t = 1) and the share of
+    /// samples that `ddpm eval`'s classifier (cached in runs/mnist-classifier, trained there on
+    /// first use) calls C, with its standard error.
+    #[arg(long)]
+    pub judge: bool,
     /// Classifier-free guidance weight w >= 0 (class-conditional runs; default 0).
     #[arg(long, default_value_t = 0.0)]
     pub guidance: f64,
