@@ -22,7 +22,7 @@ use crate::{NoiseSchedule, Result};
 
 /// Added to the seed for the generator of the known pixels' noise and of RePaint's jumps, so that
 /// the reverse steps draw x_T and every z exactly as unconditional sampling with the same seed.
-const KNOWN_STREAM: u64 = 0x5EED_0F_1A_9A17;
+const KNOWN_STREAM: u64 = 0x5EED_0F1A_9A17;
 
 /// RePaint's resampling (Lugmayr et al. 2022, Sec. 4.2): after every `jump` steps down, go back
 /// up `jump` steps by the forward process and down again, `resamplings` times in all.
