@@ -134,3 +134,14 @@ fn bad_guidance_requests_are_refused_with_a_message() {
     let msg = NoisyClassifier::new(&bad, seeded_var_builder(&varmap, 0, &Device::Cpu)).unwrap_err().to_string();
     assert!(msg.contains("channels a multiple of 8"), "{msg}");
 }
+
+#[test]
+fn the_mnist_sized_classifier_gives_a_gradient_of_the_input_shape() {
+    let varmap = candle_nn::VarMap::new();
+    let c =
+        NoisyClassifier::new(&NoisyClassifierConfig::default(), seeded_var_builder(&varmap, 0, &Device::Cpu)).unwrap();
+    let x = Tensor::randn(0f32, 1f32, (2, 1, 28, 28), &Device::Cpu).unwrap();
+    let t = Tensor::new(&[500u32, 500], &Device::Cpu).unwrap();
+    let g = log_prob_grad(&c, &x, &t, &Tensor::new(&[3u32, 3], &Device::Cpu).unwrap()).unwrap();
+    assert_eq!(g.dims(), x.dims());
+}
