@@ -15,6 +15,18 @@ use crate::{NoiseSchedule, Result};
 ///
 /// The samples of a batch do not interact in the classifier, so the gradient of the sum over b
 /// is each sample's own gradient. `t` and `class` are (B,) u32.
+///
+/// ```
+/// use ddpm::candle_core::{Device, Tensor};
+/// use ddpm::guidance::{log_prob_grad, NoisyClassifier, NoisyClassifierConfig};
+/// let varmap = ddpm::candle_nn::VarMap::new();
+/// let config = NoisyClassifierConfig { image_size: 8, channels: 8, ..Default::default() };
+/// let guide = NoisyClassifier::new(&config, ddpm::nn::seeded_var_builder(&varmap, 0, &Device::Cpu)).unwrap();
+/// let xt = Tensor::zeros((2, 1, 8, 8), ddpm::candle_core::DType::F32, &Device::Cpu).unwrap();
+/// let t = Tensor::new(&[100u32, 100], &Device::Cpu).unwrap();
+/// let g = log_prob_grad(&guide, &xt, &t, &Tensor::new(&[3u32, 7], &Device::Cpu).unwrap()).unwrap();
+/// assert_eq!(g.dims(), &[2, 1, 8, 8]);
+/// ```
 pub fn log_prob_grad<C: NoisyClassify>(classifier: &C, xt: &Tensor, t: &Tensor, class: &Tensor) -> Result<Tensor> {
     let b = xt.dim(0)?;
     if class.dims() != [b] || t.dims() != [b] {
