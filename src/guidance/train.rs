@@ -55,7 +55,8 @@ pub struct NoisyClassifierRun {
 impl NoisyClassifierRun {
     /// Trains a fresh classifier on `data` (digits in [-1, 1]) under `schedule`, writes it to
     /// `dir` with its accuracy at `eval_ts` on `test`, and returns it with its description.
-    /// `on_step(step, loss)` reports progress.
+    /// `on_step(step, loss)` reports progress. The folder is locked while it trains (another
+    /// process training into it gets [`Error::Busy`]); an existing classifier there is replaced.
     #[allow(clippy::too_many_arguments)]
     pub fn train(
         dir: impl AsRef<Path>,
@@ -71,6 +72,8 @@ impl NoisyClassifierRun {
             return Err(invalid!("training needs steps and batch >= 1 and a learning rate > 0, got {how:?}"));
         }
         let noise = schedule.build()?;
+        // One process at a time per folder, as for a diffusion run (train.lock; Error::Busy).
+        let _lock = crate::run::lock::lock(dir.as_ref())?;
         let config = NoisyClassifierConfig::default();
         let varmap = VarMap::new();
         let net = NoisyClassifier::new(&config, seeded_var_builder(&varmap, how.seed, device))?;
