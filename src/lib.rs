@@ -19,6 +19,8 @@
 //! - [`run`]: a training run on disk as a value (`Run::open(dir)?.sample(64)?`), trained by one
 //!   process at a time; [`checkpoint`]: the files of a save, written atomically;
 //! - [`eval`]: bits/dim, a judge classifier and the Fréchet distance;
+//! - [`guidance`]: classifier guidance with a classifier of noisy images (Dhariwal and Nichol 2021);
+//!   inpainting (RePaint) is [`sample::inpaint`];
 //! - [`verify`]: the numeric check of every equation of the course notes.
 //!
 //! The timestep `t` is an integer in 1..=T as in the paper, with alpha_bar_0 = 1.
@@ -39,6 +41,7 @@ pub mod display;
 pub mod eval;
 pub mod figures;
 pub mod forward;
+pub mod guidance;
 pub mod mixture;
 pub mod nn;
 pub mod objective;

@@ -131,6 +131,7 @@ fn values_outside_a_flags_set_are_usage_errors_that_list_the_allowed_ones() {
         (vec!["sample", "--run", "r", "--sigma", "zero"], "beta, beta-tilde"),
         (vec!["eval", "--run", "r", "--sampler", "euler"], "ddpm, ddim"),
         (vec!["eval", "--run", "r", "--device", "tpu"], "auto, cpu, cuda, metal"),
+        (vec!["inpaint", "--run", "r", "--mask", "top"], "bottom-half, left-half, center, random"),
     ] {
         let o = ddpm(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -306,7 +307,12 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
     let run_s = run.to_str().unwrap();
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "2", "--out", run_s]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &["sample", "--run", run_s, "--classifier-guidance", "g", "--class", "3"],
+            "--classifier-guidance steers an unconditional image run",
+        ),
+        (&["inpaint", "--run", run_s], "ddpm inpaint needs an unconditional image run"),
         (&["sample", "--run", run_s, "--device", "cpu", "--dtype", "bf16"], "dtype bf16 asked for on the CPU"),
         (
             &["eval", "--run", run_s, "--dtype", "f16"],

@@ -7,11 +7,13 @@
 //! - [`sample_quality`]: what the classifier says about generated samples: the fraction it
 //!   recognises with confidence >= 0.9, the histogram of its classes, the Fréchet distance to
 //!   the test set, and, for class-conditional samples, how often it sees the requested class (E23);
+//! - [`share`]: the share of images classified as expected, with its standard error;
 //! - [`toy`]: samples and eps of a model of the 2-D ring against the exact mixture (E19, E20).
 
 pub mod bound;
 pub mod classifier;
 pub mod frechet;
+pub mod share;
 pub mod toy;
 
 use candle_core::Tensor;
@@ -19,6 +21,7 @@ use candle_core::Tensor;
 pub use bound::{variational_bound, BoundReport};
 pub use classifier::{argmax, Classifier, ClassifierInfo, NO_DIGIT};
 pub use frechet::{frechet_distance, frechet_distance_of};
+pub use share::{classified_as, Share};
 
 use crate::Result;
 

@@ -17,13 +17,13 @@ pub const LOCK_FILE: &str = "train.lock";
 
 /// The held lock of a run folder; dropping it (or the process ending) releases it.
 #[derive(Debug)]
-pub(super) struct FolderLock {
+pub(crate) struct FolderLock {
     _file: File,
 }
 
 /// Takes the lock of the run folder `dir` (creating the folder if need be), or refuses at once
 /// with [`Error::Busy`] naming the process that holds it.
-pub(super) fn lock(dir: &Path) -> Result<FolderLock> {
+pub(crate) fn lock(dir: &Path) -> Result<FolderLock> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()

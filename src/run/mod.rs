@@ -14,7 +14,7 @@
 //! ```
 
 pub mod folder;
-mod lock;
+pub(crate) mod lock;
 pub mod model;
 pub mod spec;
 pub mod train;

@@ -13,6 +13,7 @@
 //! - [`batched`]: many samples in chunks, with one class per sample;
 //! - [`removal`]: note 001's "full noise removal": real images noised to x_t, and the network's
 //!   eps and x_0 for them, at several t (E21);
+//! - [`mod@inpaint`]: inpainting with an unconditional model (RePaint), with the masks of [`mask`];
 //! - [`output`]: samples as images, points or values in [0, 1].
 //!
 //! Every draw of z comes from one generator seeded with [`SampleConfig::seed`]: the same seed
@@ -22,6 +23,8 @@ pub mod array;
 pub mod batched;
 pub mod config;
 pub mod denoise;
+pub mod inpaint;
+pub mod mask;
 pub mod network;
 pub mod output;
 pub mod removal;
@@ -31,6 +34,8 @@ pub use array::{p_sample_loop, p_sample_step, MeanScale};
 pub use batched::{sample_batched, Batches};
 pub use config::{SampleConfig, Sampler};
 pub use denoise::{Denoised, Guidance, Prediction};
+pub use inpaint::{inpaint, Repaint};
+pub use mask::Mask;
 pub use network::{normal_tensor, sample, Trajectory};
 pub use removal::{full_noise_removal, Removal};
 pub use short::SampleShape;

@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{SampleConfig, Sampler};
-use super::denoise::{Guidance, Prediction};
+use super::denoise::{Denoised, Guidance, Prediction};
 use crate::diffusion::p_mean_scaled;
 use crate::nn::EpsModel;
 use crate::rng::{normal_vec, seeded, Rng};
@@ -54,30 +54,50 @@ pub fn sample<M: EpsModel>(
     let mut trajectory = Trajectory::default();
     // Line 2: for t = T, ..., 1 (DDIM: the visited steps only).
     for (i, &t) in steps.iter().enumerate() {
-        let d = prediction.denoise(schedule, &x, t, guidance, config.clip_x0)?;
+        let s = steps.get(i + 1).copied().unwrap_or(0);
+        let (next, d) = reverse_step(prediction, schedule, &x, t, s, guidance, config, &mut rng)?;
         if recorded.contains(&t) {
             trajectory.t.push(t);
             trajectory.xt.push(x.clone());
-            trajectory.x0_pred.push(d.x0.clone());
+            trajectory.x0_pred.push(d.x0);
         }
-        let s = steps.get(i + 1).copied().unwrap_or(0);
-        x = match config.sampler {
-            Sampler::Ancestral { sigma } => {
-                // Line 4: the mean (Eq. 11), then + sigma_t z (line 3: z = 0 when t = 1).
-                let mean = p_mean_scaled(schedule, &x, t, &d.eps, config.mean_scale)?;
-                add_noise(mean, sigma.sigma_sq(schedule, t)?.sqrt(), t > 1, &mut rng)?
-            }
-            Sampler::Ddim { eta, .. } => {
-                let (ab_t, ab_s) = (schedule.alpha_bar(t), schedule.alpha_bar(s));
-                let sigma = eta * ((1.0 - ab_s) / (1.0 - ab_t) * (1.0 - ab_t / ab_s)).max(0.0).sqrt();
-                let dir = (1.0 - ab_s - sigma * sigma).max(0.0).sqrt();
-                let mean = (d.x0.affine(ab_s.sqrt(), 0.0)? + d.eps.affine(dir, 0.0)?)?;
-                add_noise(mean, sigma, s > 0, &mut rng)?
-            }
-        };
+        x = next;
         on_step(i + 1, steps.len());
     }
     Ok((x, trajectory))
+}
+
+/// One step of the sampler of `config` from x_t to x_s, s the next visited step below t (0 after
+/// the last): Algorithm 2, lines 3-4 (s = t - 1), or DDIM's Eq. 12, z drawn from `rng` (see
+/// [`sample`] for both formulas). Returns x_s and what the network said at (x_t, t). [`sample`]
+/// and the inpainting loop ([`super::inpaint`]) take their steps here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reverse_step<M: EpsModel>(
+    prediction: &Prediction<M>,
+    schedule: &NoiseSchedule,
+    x: &Tensor,
+    t: usize,
+    s: usize,
+    guidance: Option<&Guidance>,
+    config: &SampleConfig,
+    rng: &mut Rng,
+) -> Result<(Tensor, Denoised)> {
+    let d = prediction.denoise(schedule, x, t, guidance, config.clip_x0)?;
+    let next = match config.sampler {
+        Sampler::Ancestral { sigma } => {
+            // Line 4: the mean (Eq. 11), then + sigma_t z (line 3: z = 0 when t = 1).
+            let mean = p_mean_scaled(schedule, x, t, &d.eps, config.mean_scale)?;
+            add_noise(mean, sigma.sigma_sq(schedule, t)?.sqrt(), t > 1, rng)?
+        }
+        Sampler::Ddim { eta, .. } => {
+            let (ab_t, ab_s) = (schedule.alpha_bar(t), schedule.alpha_bar(s));
+            let sigma = eta * ((1.0 - ab_s) / (1.0 - ab_t) * (1.0 - ab_t / ab_s)).max(0.0).sqrt();
+            let dir = (1.0 - ab_s - sigma * sigma).max(0.0).sqrt();
+            let mean = (d.x0.affine(ab_s.sqrt(), 0.0)? + d.eps.affine(dir, 0.0)?)?;
+            add_noise(mean, sigma, s > 0, rng)?
+        }
+    };
+    Ok((next, d))
 }
 
 /// mean + std z with z ~ N(0, I) from `rng`, when `noisy` and std > 0; else the mean.

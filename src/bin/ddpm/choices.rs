@@ -153,3 +153,29 @@ impl From<Sigma> for ReverseVar {
         }
     }
 }
+
+/// The region inpainting hides (`--mask`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MaskKind {
+    /// The bottom half of the rows.
+    BottomHalf,
+    /// The left half of the columns.
+    LeftHalf,
+    /// The central square of half the side.
+    Center,
+    /// Each pixel with probability --hidden-fraction.
+    Random,
+}
+
+impl MaskKind {
+    /// The library's mask; `fraction` is used by `random` only.
+    pub fn mask(self, fraction: f64) -> ddpm::sample::Mask {
+        use ddpm::sample::Mask;
+        match self {
+            MaskKind::BottomHalf => Mask::BottomHalf,
+            MaskKind::LeftHalf => Mask::LeftHalf,
+            MaskKind::Center => Mask::Center,
+            MaskKind::Random => Mask::Random(fraction),
+        }
+    }
+}

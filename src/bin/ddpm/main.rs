@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod alloc;
 mod choices;
 mod eval_cmd;
+mod guide_cmd;
+mod inpaint_cmd;
 mod progress;
 mod sample_cmd;
 mod sampler_flags;
@@ -108,6 +110,12 @@ enum Command {
     /// evaluations; deterministic DDIM (--eta 0) with fewer steps is cheaper and judges a run
     /// lower; --sampler ddpm is Algorithm 2 itself.
     Eval(eval_cmd::EvalArgs),
+    /// Complete hidden parts of MNIST test digits with a trained unconditional run (RePaint:
+    /// the known pixels from q(x_{t-1} | x_0) at every step, the rest from the network).
+    Inpaint(inpaint_cmd::InpaintArgs),
+    /// Train a classifier of noisy MNIST digits p_phi(y | x_t, t), for `ddpm sample
+    /// --classifier-guidance` (Dhariwal and Nichol 2021); prints its accuracy against t.
+    NoisyClassifier(guide_cmd::NoisyClassifierArgs),
     /// Check every equation of the course notes numerically; exit status 1 if any check fails.
     Verify {
         /// The seed of every random draw (the default gives the documented table).
@@ -190,6 +198,8 @@ fn execute(command: Command) -> Result<ExitCode> {
         Command::Train(args) => train_cmd::train(args)?,
         Command::Sample(args) => sample_cmd::sample(args)?,
         Command::Eval(args) => eval_cmd::eval(args)?,
+        Command::Inpaint(args) => inpaint_cmd::inpaint_digits(args)?,
+        Command::NoisyClassifier(args) => guide_cmd::train_noisy(args)?,
         Command::Verify { seed, only } => {
             let mut table = verify::all(seed)?;
             if let Some(prefix) = only {

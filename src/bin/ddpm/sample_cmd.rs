@@ -21,21 +21,34 @@ pub struct SampleArgs {
     run: PathBuf,
     /// Number of samples.
     #[arg(long, default_value_t = 64)]
-    n: usize,
+    pub n: usize,
     #[command(flatten)]
     how: SamplerFlags,
     /// Seed of x_T and of every z.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Class-conditional runs: the digit to draw (default: 0-9 in turn).
+    /// Class-conditional runs, or with --classifier-guidance: the digit to draw (default for a
+    /// class-conditional run: 0-9 in turn).
     #[arg(long)]
-    class: Option<u32>,
+    pub class: Option<u32>,
+    /// Classifier guidance (Dhariwal and Nichol 2021) of an unconditional run towards --class by
+    /// the noisy classifier in this folder (written by ddpm noisy-classifier).
+    #[arg(long)]
+    classifier_guidance: Option<PathBuf>,
+    /// --classifier-guidance: the scale s >= 0 of the classifier's gradient (0: unguided).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// --classifier-guidance: also print the guide's own mean p(C | x_0, t = 1) and the share of
+    /// samples that `ddpm eval`'s classifier (cached in runs/mnist-classifier, trained there on
+    /// first use) calls C, with its standard error.
+    #[arg(long)]
+    pub judge: bool,
     /// Classifier-free guidance weight w >= 0 (class-conditional runs; default 0).
     #[arg(long, default_value_t = 0.0)]
-    guidance: f64,
+    pub guidance: f64,
     /// Samples drawn at once (memory); the samples do not depend on it.
     #[arg(long, default_value_t = 256)]
-    batch: usize,
+    pub batch: usize,
     /// Where the network runs.
     #[arg(long, value_enum, default_value_t = Device::Auto)]
     device: Device,
@@ -73,6 +86,22 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let record_at = if args.trajectory.is_some() { args.trajectory_at.clone() } else { Vec::new() };
     let config = SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at, ..Default::default() };
     config.validate(&schedule)?;
+    if let Some(dir) = &args.classifier_guidance {
+        let steps = config.timesteps(&schedule)?.len();
+        let progress = crate::progress::sampling(args.n, args.batch, steps, steps / 10);
+        let x = crate::guide_cmd::sample_guided(
+            dir,
+            &args,
+            &model,
+            spec.train.target,
+            &spec.schedule,
+            &schedule,
+            &config,
+            &device,
+            progress,
+        )?;
+        return write_outputs(&args, &model, &x, ddpm::sample::Trajectory::default());
+    }
     let classes = classes(&model, &args)?;
     println!(
         "sampling {} from {} (step {}) with {sampler} on {}{}",

@@ -1,0 +1,22 @@
+//! Classifier guidance (Dhariwal and Nichol 2021, Sec. 4; note 000): a classifier of noisy images
+//! p_phi(y | x_t, t) steers an unconditional DDPM towards a class by adding its gradient to eps,
+//!
+//! $$\hat\epsilon = \epsilon_\theta(x_t, t) - s\,\sqrt{1-\bar\alpha_t}\;\nabla_{x_t}\log p_\phi(y \mid x_t, t)$$
+//!
+//! the score view of notebook 04 put to work: eps / sqrt(1 - alpha_bar_t) is minus the score of
+//! x_t, so the step above adds s times the classifier's score to the model's.
+//!
+//! - [`classifier`]: [`NoisyClassifier`], a time-conditioned classifier built from the U-Net's
+//!   time embedding and residual blocks, and [`NoisyClassify`], what guidance needs of one;
+//! - [`mod@train`]: training it on digits noised by q(x_t | x_0) at a uniform t, its folder, and
+//!   its accuracy against t;
+//! - [`guided`]: [`Guided`], an unconditional model with the guidance added, which any sampler
+//!   (Algorithm 2, DDIM) takes as it takes the model itself; and the gradient.
+
+pub mod classifier;
+pub mod guided;
+pub mod train;
+
+pub use classifier::{NoisyClassifier, NoisyClassifierConfig, NoisyClassify};
+pub use guided::{log_prob_grad, Guided};
+pub use train::{accuracy_by_t, NoisyClassifierRun, TrainNoisy};
