@@ -376,3 +376,12 @@ fn a_slider_refuses_mismatched_labels_and_a_start_out_of_range() {
     let err = ddpm::display::Slider::new(&flat_frames(2), &labels, 2).unwrap_err().to_string();
     assert!(err.contains("start") && err.contains("0..2"), "{err}");
 }
+
+#[test]
+fn arrow_dots_trail_each_base_point_along_its_direction() {
+    let dots = ddpm::display::arrow_dots(&[(1.0, 1.0), (0.0, 0.0)], &[(0.0, -2.0), (3.0, 4.0)], 0.25, 2).unwrap();
+    // p + k * spacing * d, k = 1, 2, by hand.
+    assert_eq!(dots, vec![(1.0, 0.5), (1.0, 0.0), (0.75, 1.0), (1.5, 2.0)]);
+    let err = ddpm::display::arrow_dots(&[(0.0, 0.0)], &[], 0.1, 3).unwrap_err().to_string();
+    assert!(err.contains("1 points and 0 directions"), "{err}");
+}
