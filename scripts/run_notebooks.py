@@ -376,11 +376,21 @@ def main():
         write_html(results, args.html)
     log("total %.1f s" % (time.monotonic() - start))
     if args.expect_fail:
-        caught = len(failed) == len(results)
-        for r in results:
-            log("%s: %s" % ("caught" if not r["ok"] else "NOT CAUGHT (the runner passed a failing notebook)", r["path"]))
-        log("runner self-test: %d of %d deliberately failing notebooks caught" % (len(failed), len(results)))
-        return 0 if caught else 1
+        # A notebook may name, in its metadata ddpm.expect_error, text its failure must contain:
+        # the check that must bite, so that a compile error elsewhere does not pass for it.
+        def verdict(r):
+            if r["ok"]:
+                return "NOT CAUGHT (the runner passed a failing notebook)"
+            want = r["nb"].metadata.get("ddpm", {}).get("expect_error")
+            if want and want not in (r["error"] or ""):
+                return "FAILED FOR ANOTHER REASON (its error does not contain %r)" % want
+            return "caught" + (" (the failure names %r)" % want if want else "")
+        verdicts = [verdict(r) for r in results]
+        for r, v in zip(results, verdicts):
+            log("%s: %s" % (v, r["path"]))
+        caught = sum(v.startswith("caught") for v in verdicts)
+        log("runner self-test: %d of %d deliberately failing notebooks caught" % (caught, len(results)))
+        return 0 if caught == len(results) else 1
     for r in failed:
         log("failed: %s" % r["path"])
     log("notebooks: %d passed, %d failed" % (len(results) - len(failed), len(failed)))

@@ -307,7 +307,7 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
     let run_s = run.to_str().unwrap();
     let o = ddpm(&["train", "--data", "toy-ring", "--steps", "2", "--out", run_s]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (
             &["sample", "--run", run_s, "--classifier-guidance", "g", "--class", "3"],
             "--classifier-guidance steers an unconditional image run",
@@ -324,6 +324,7 @@ fn sample_and_eval_refuse_bad_requests_clearly() {
         (&["sample", "--run", run_s, "--sampler", "ddim", "--ddim-steps", "0"], "DDIM steps must be in 1..=1000"),
         (&["sample", "--run", run_s, "--ddim-steps", "10"], "--ddim-steps is for --sampler ddim"),
         (&["sample", "--run", run_s, "--trajectory", "t.png", "--n", "2"], "--trajectory draws images"),
+        (&["sample", "--run", run_s, "--gif", "a.png", "--n", "2"], "--animation draws images"),
         (&["eval", "--run", run_s], "ddpm eval judges MNIST runs"),
         (&["train", "--data", "cifar"], "[possible values: mnist, toy-ring, toy-moons, toy-swiss-roll]"),
     ];

@@ -289,3 +289,99 @@ fn evcxr_content_wraps_svg_and_png() {
     assert!(png.starts_with("EVCXR_BEGIN_CONTENT image/png\niVBORw0KGgo"), "PNG magic in base64");
     assert!(png.ends_with("\nEVCXR_END_CONTENT"));
 }
+
+/// The chunk types of a PNG file, in order (PNG specification, section 5.3: length, type, data, CRC).
+fn png_chunks(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let (mut at, mut chunks) = (8, Vec::new());
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
+        chunks.push((kind, bytes[at + 8..at + 8 + len].to_vec()));
+        at += 12 + len;
+    }
+    chunks
+}
+
+fn flat_frames(n: usize) -> Vec<ddpm::display::Figure> {
+    (0..n)
+        .map(|i| ddpm::display::picture(&Array3::from_elem((1, 3, 5), -1.0 + 2.0 * i as f64 / n as f64), 2).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_animation_is_an_apng_with_one_fctl_per_frame() {
+    let n = 4;
+    let apng = ddpm::display::animation(&flat_frames(n), 80).unwrap();
+    assert_eq!(apng.size(), (10, 6));
+    let chunks = png_chunks(apng.png().unwrap());
+    let kinds: Vec<&str> = chunks.iter().map(|(k, _)| k.as_str()).collect();
+    // acTL: num_frames, num_plays (APNG: acTL comes before the first IDAT).
+    let actl = chunks.iter().position(|(k, _)| k == "acTL").expect("acTL");
+    assert!(actl < kinds.iter().position(|k| *k == "IDAT").unwrap());
+    let data = &chunks[actl].1;
+    assert_eq!(u32::from_be_bytes(data[0..4].try_into().unwrap()), n as u32, "num_frames");
+    assert_eq!(u32::from_be_bytes(data[4..8].try_into().unwrap()), 0, "num_plays 0: loop forever");
+    let fctl: Vec<&Vec<u8>> = chunks.iter().filter(|(k, _)| k == "fcTL").map(|(_, d)| d).collect();
+    assert_eq!(fctl.len(), n);
+    // fcTL bytes 20..24: delay numerator and denominator (u16 each).
+    assert_eq!(
+        (u16::from_be_bytes([fctl[0][20], fctl[0][21]]), u16::from_be_bytes([fctl[0][22], fctl[0][23]])),
+        (80, 1000)
+    );
+    assert_eq!(kinds.last(), Some(&"IEND"));
+    // A plain PNG reader sees the first frame.
+    let first = image::load_from_memory(apng.png().unwrap()).unwrap().to_rgb8();
+    assert_eq!(first.get_pixel(0, 0).0, [0, 0, 0]);
+}
+
+#[test]
+fn an_animation_refuses_no_frames_svg_frames_and_mixed_sizes() {
+    let err = ddpm::display::animation(&[], 80).unwrap_err().to_string();
+    assert!(err.contains("at least one frame"), "{err}");
+    let svg = ddpm::display::LinePlot::new("p").series("a", &[0.0, 1.0], &[0.0, 1.0]).to_svg().unwrap();
+    let err = ddpm::display::animation(&[svg], 80).unwrap_err().to_string();
+    assert!(err.contains("frame 0") && err.contains("to_png"), "{err}");
+    let mut frames = flat_frames(2);
+    frames.push(ddpm::display::picture(&Array3::from_elem((1, 4, 4), 0.0), 1).unwrap());
+    let err = ddpm::display::animation(&frames, 80).unwrap_err().to_string();
+    assert!(err.contains("frame 2") && err.contains("(4, 4)"), "{err}");
+}
+
+#[test]
+fn a_slider_holds_every_frame_and_the_script_that_moves_it() {
+    let n = 5;
+    let labels: Vec<String> = (0..n).map(|t| format!("t = {t}")).collect();
+    let s = ddpm::display::Slider::new(&flat_frames(n), &labels, 2).unwrap();
+    let html = s.html();
+    assert_eq!(s.frames(), n);
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), n);
+    assert!(html.contains(&format!("max=\"{}\"", n - 1)) && html.contains("value=\"2\""));
+    assert!(html.contains("<script>") && html.contains("addEventListener(\"input\"") && html.contains("show(2)"));
+    assert!(html.contains(r#"["t = 0","t = 1","t = 2","t = 3","t = 4"]"#));
+    // Two sliders on one page do not share an id.
+    let other = ddpm::display::Slider::new(&flat_frames(n), &labels, 0).unwrap();
+    let id = |h: &str| h.split('"').nth(1).unwrap().to_string();
+    assert_ne!(id(html), id(other.html()));
+    // No label can end the script early.
+    let s = ddpm::display::Slider::new(&flat_frames(1), &["</script>".to_string()], 0).unwrap();
+    assert_eq!(s.html().matches("</script>").count(), 1);
+}
+
+#[test]
+fn a_slider_refuses_mismatched_labels_and_a_start_out_of_range() {
+    let err = ddpm::display::Slider::new(&flat_frames(2), &["a".to_string()], 0).unwrap_err().to_string();
+    assert!(err.contains("2 frames and 1 labels"), "{err}");
+    let labels = vec!["a".to_string(), "b".to_string()];
+    let err = ddpm::display::Slider::new(&flat_frames(2), &labels, 2).unwrap_err().to_string();
+    assert!(err.contains("start") && err.contains("0..2"), "{err}");
+}
+
+#[test]
+fn arrow_dots_trail_each_base_point_along_its_direction() {
+    let dots = ddpm::display::arrow_dots(&[(1.0, 1.0), (0.0, 0.0)], &[(0.0, -2.0), (3.0, 4.0)], 0.25, 2).unwrap();
+    // p + k * spacing * d, k = 1, 2, by hand.
+    assert_eq!(dots, vec![(1.0, 0.5), (1.0, 0.0), (0.75, 1.0), (1.5, 2.0)]);
+    let err = ddpm::display::arrow_dots(&[(0.0, 0.0)], &[], 0.1, 3).unwrap_err().to_string();
+    assert!(err.contains("1 points and 0 directions"), "{err}");
+}

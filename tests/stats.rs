@@ -3,7 +3,7 @@
 use ddpm::rng::{normal_vec, seeded};
 use ddpm::stats::{
     fmt_num, kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, mean_check, mean_var, normal_cdf, var_check,
-    Check, CheckTable, DEFAULT_SIGMAS,
+    Basis, Check, CheckTable, DEFAULT_SIGMAS,
 };
 
 #[test]
@@ -76,4 +76,32 @@ fn check_records_and_tables() {
     assert!(!Check::close("E", "nan", f64::NAN, 0.0, 1.0).pass);
     assert_eq!(fmt_num(0.5), "0.5");
     assert_eq!(fmt_num(4.035829765375676e-05), "4.03583e-5");
+}
+
+#[test]
+fn every_row_says_where_its_tolerance_comes_from() {
+    let xs: Vec<f64> = normal_vec(&mut seeded(3), 1000);
+    let table: CheckTable = vec![
+        mean_check("E1", "mean", &xs, 0.0, 1.0, 4.0),
+        var_check("E1", "variance", &xs, 1.0, 5.0),
+        ks_one_sample(&xs, normal_cdf).check("E3", "KS", 0.001),
+        Check::close("E2", "by hand vs library", 1.0, 1.0, 1e-12).exact(),
+        Check::at_most("E18", "loss", 0.03, 0.05).guard("runs/mnist"),
+        Check::at_least("E0", "unstated", 1.0, 0.0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(table.basis_counts(), (3, 1, 1, 1));
+    assert_eq!(table.0[0].basis, Basis::NDerived("k = 4".into()));
+    assert_eq!(table.0[2].basis, Basis::NDerived("KS, alpha = 0.001".into()));
+    let text = table.to_string();
+    for label in ["[n-derived (k = 4)]", "[n-derived (k = 5)]", "[exact]", "[guard (runs/mnist)]", "[-]"] {
+        assert!(text.contains(label), "{label} missing from\n{text}");
+    }
+    // A failing row's panic message names the row: what differs, seen and expected.
+    let wrong: CheckTable =
+        vec![Check::close("E5", "mean vs sqrt(alpha_bar_t) x_0", 0.7, 0.76, 0.01).exact()].into_iter().collect();
+    let err = std::panic::catch_unwind(|| wrong.assert_all()).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("mean vs sqrt(alpha_bar_t) x_0") && msg.contains("0.76 ± 0.01") && msg.contains("MISMATCH"));
 }

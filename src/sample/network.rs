@@ -21,6 +21,19 @@ pub struct Trajectory {
     pub x0_pred: Vec<Tensor>,
 }
 
+impl Trajectory {
+    /// The recorded steps that are in `keep`, in this trajectory's order (T first): one
+    /// sampling run recorded for several pictures (a strip of a few steps, an animation of many).
+    pub fn only(&self, keep: &[usize]) -> Trajectory {
+        let at: Vec<usize> = (0..self.t.len()).filter(|&i| keep.contains(&self.t[i])).collect();
+        Trajectory {
+            t: at.iter().map(|&i| self.t[i]).collect(),
+            xt: at.iter().map(|&i| self.xt[i].clone()).collect(),
+            x0_pred: at.iter().map(|&i| self.x0_pred[i].clone()).collect(),
+        }
+    }
+}
+
 /// Draws samples of `shape` (B, ...) from x_T ~ N(0, I), with one generator seeded with
 /// `config.seed` for x_T and every z. Returns x_0 (not clipped) and the trajectory.
 ///

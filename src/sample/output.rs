@@ -4,6 +4,8 @@
 use candle_core::{DType, Tensor};
 use ndarray::{Array2, Array3};
 
+use super::Trajectory;
+use crate::display::{grid, Figure};
 use crate::Result;
 
 /// The images of a batch (B, C, H, W) as arrays (C, H, W) in f64, for `display::grid`.
@@ -74,4 +76,33 @@ pub fn to_array(x: &Tensor) -> Result<Array2<f64>> {
     let v: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     Array2::from_shape_vec((b, d), v.into_iter().map(f64::from).collect())
         .map_err(|e| crate::Error::Invalid(e.to_string()))
+}
+
+/// One frame per recorded step of a sampling trajectory (Algorithm 2 run with
+/// `SampleConfig::record_at`): the first `show` samples' x_t in the top row, captioned with t,
+/// and the network's predicted x_0 at that step below; `scale` pixels per pixel. The frames of
+/// [`crate::display::animation`] for the reverse process.
+///
+/// ```
+/// use ddpm::sample::{output::reverse_process_frames, Trajectory};
+/// let x = candle_core::Tensor::zeros((3, 1, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// let tr = Trajectory { t: vec![10, 1], xt: vec![x.clone(), x.clone()], x0_pred: vec![x.clone(), x] };
+/// let frames = reverse_process_frames(&tr, 2, 1)?;
+/// assert_eq!(frames.len(), 2);
+/// # Ok::<(), ddpm::Error>(())
+/// ```
+pub fn reverse_process_frames(trajectory: &Trajectory, show: usize, scale: u32) -> Result<Vec<Figure>> {
+    if trajectory.t.is_empty() {
+        return Err(invalid!("the trajectory has no recorded steps: set SampleConfig::record_at"));
+    }
+    let mut frames = Vec::with_capacity(trajectory.t.len());
+    for ((t, xt), x0) in trajectory.t.iter().zip(&trajectory.xt).zip(&trajectory.x0_pred) {
+        let k = show.clamp(1, xt.dim(0)?);
+        let mut images = to_images(&xt.narrow(0, 0, k)?)?;
+        images.extend(to_images(&x0.narrow(0, 0, k)?)?);
+        let mut captions: Vec<String> = vec![format!("x_t, t = {t}"); k];
+        captions.extend(vec!["predicted x_0".to_string(); k]);
+        frames.push(grid(&images, k, Some(&captions), scale)?);
+    }
+    Ok(frames)
 }

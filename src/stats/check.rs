@@ -1,7 +1,9 @@
-//! The [`Check`] record: one numeric check, printed as "seen / expected / match", and the
-//! [`CheckTable`] that a notebook's last cell shows and asserts.
+//! The [`Check`] record: one numeric check, printed as "seen / expected / match" with where its
+//! tolerance comes from ([`Basis`]), and the [`CheckTable`] that a notebook's sections show and assert.
 
 use std::fmt;
+
+use super::Basis;
 
 /// How `seen` is compared with `expected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Check {
     pub relation: Relation,
     /// Whether the check holds (NaN never does). A skipped check neither passes nor fails: `pass` is true.
     pub pass: bool,
+    /// Where the tolerance comes from.
+    pub basis: Basis,
 }
 
 impl Check {
@@ -42,7 +46,16 @@ impl Check {
             Relation::AtLeast => seen >= expected,
             Relation::Skipped => true,
         };
-        Check { id: id.into(), what: what.into(), seen, expected, tolerance: 0.0, relation, pass }
+        Check {
+            id: id.into(),
+            what: what.into(),
+            seen,
+            expected,
+            tolerance: 0.0,
+            relation,
+            pass,
+            basis: Basis::Unstated,
+        }
     }
 
     /// |seen - expected| <= tolerance.
@@ -54,7 +67,35 @@ impl Check {
     /// ```
     pub fn close(id: &str, what: &str, seen: f64, expected: f64, tolerance: f64) -> Self {
         let pass = (seen - expected).abs() <= tolerance;
-        Check { id: id.into(), what: what.into(), seen, expected, tolerance, relation: Relation::Close, pass }
+        let relation = Relation::Close;
+        Check { id: id.into(), what: what.into(), seen, expected, tolerance, relation, pass, basis: Basis::Unstated }
+    }
+
+    /// The same check, with its tolerance from `basis`.
+    pub fn with_basis(mut self, basis: Basis) -> Self {
+        self.basis = basis;
+        self
+    }
+
+    /// The same check, its tolerance marked as floating-point agreement.
+    ///
+    /// ```
+    /// use ddpm::stats::{Basis, Check};
+    /// let c = Check::close("E6", "alpha_bar_T by hand vs table", 4.0358e-5, 4.0358e-5, 1e-15).exact();
+    /// assert_eq!((c.basis, c.pass), (Basis::Exact, true));
+    /// ```
+    pub fn exact(self) -> Self {
+        self.with_basis(Basis::Exact)
+    }
+
+    /// The same check, its tolerance marked as `k` standard errors of the sample.
+    pub fn n_derived(self, k: f64) -> Self {
+        self.with_basis(Basis::sigmas(k))
+    }
+
+    /// The same check, its tolerance marked as a regression threshold from the run `run`.
+    pub fn guard(self, run: &str) -> Self {
+        self.with_basis(Basis::Guard(run.into()))
     }
 
     /// |seen - expected| <= rel_tol |expected|.
@@ -134,12 +175,13 @@ impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<4} {:<58} seen {:<14} expected {:<24} {}",
+            "{:<4} {:<58} seen {:<14} expected {:<24} {:<9} [{}]",
             self.id,
             self.what,
             self.seen_text(),
             self.expected_text(),
-            self.verdict()
+            self.verdict(),
+            self.basis
         )
     }
 }
@@ -181,6 +223,12 @@ impl CheckTable {
         (self.0.len() - skipped - failed, failed, skipped)
     }
 
+    /// Counts of the rows by [`Basis`]: (n-derived, exact, guard, unstated).
+    pub fn basis_counts(&self) -> (usize, usize, usize, usize) {
+        let count = |label: &str| self.0.iter().filter(|c| c.basis.label() == label).count();
+        (count("n-derived"), count("exact"), count("guard"), count("-"))
+    }
+
     /// The assertion a notebook's check cell ends with. Panics, listing every failed check,
     /// if any failed: this is the one function in the crate meant to panic.
     pub fn assert_all(&self) {
@@ -191,10 +239,18 @@ impl CheckTable {
         }
     }
 
+    /// Shows the table (a section's check cell), then asserts it: the rows are on screen even
+    /// when the assertion panics.
+    pub fn show_then_assert(&self) {
+        self.evcxr_display();
+        self.assert_all();
+    }
+
     /// Shows the table as HTML in an evcxr notebook (called by the kernel on a cell's last value).
     pub fn evcxr_display(&self) {
-        let mut html =
-            String::from("<table><tr><th>id</th><th>what</th><th>seen</th><th>expected</th><th>match</th></tr>");
+        let mut html = String::from(
+            "<table><tr><th>id</th><th>what</th><th>seen</th><th>expected</th><th>match</th><th>tolerance</th></tr>",
+        );
         for c in &self.0 {
             let colour = match c.verdict() {
                 "match" => "#1a7f37",
@@ -202,12 +258,20 @@ impl CheckTable {
                 _ => "#cf222e",
             };
             html.push_str(&format!(
-                "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"color:{colour}\"><b>{}</b></td></tr>",
-                c.id, escape(&c.what), c.seen_text(), escape(&c.expected_text()), c.verdict()
+                "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"color:{colour}\"><b>{}</b></td><td>{}</td></tr>",
+                c.id,
+                escape(&c.what),
+                c.seen_text(),
+                escape(&c.expected_text()),
+                c.verdict(),
+                escape(&c.basis.to_string())
             ));
         }
         let (p, f, s) = self.counts();
-        html.push_str(&format!("</table><p>{p} passed, {f} failed, {s} skipped</p>"));
+        let (nd, ex, gu, un) = self.basis_counts();
+        html.push_str(&format!(
+            "</table><p>{p} passed, {f} failed, {s} skipped; tolerances: {nd} n-derived, {ex} exact, {gu} guard, {un} unstated</p>"
+        ));
         println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
     }
 }

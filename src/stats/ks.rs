@@ -5,7 +5,7 @@
 //! correction, lambda = (sqrt(n) + 0.12 + 0.11 / sqrt(n)) D (Stephens 1970; Press et al.,
 //! Numerical Recipes, 3rd ed., Sec. 14.3.3).
 
-use super::{Check, Relation};
+use super::{Basis, Check, Relation};
 
 /// The outcome of a KS test.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,6 +28,7 @@ impl KsResult {
     /// A [`Check`]: D against the critical value at level `alpha` for this sample size.
     pub fn check(&self, id: &str, what: &str, alpha: f64) -> Check {
         Check::new(id, what, self.d, ks_critical(self.n_eff, alpha), Relation::AtMost)
+            .with_basis(Basis::NDerived(format!("KS, alpha = {alpha}")))
     }
 }
 

@@ -1,10 +1,12 @@
 //! The numeric checks: Gaussian densities, moment tests whose tolerances come from the sample
 //! size, Kolmogorov-Smirnov tests, and the [`Check`] record every notebook ends with.
 
+mod basis;
 mod check;
 mod ks;
 mod moments;
 
+pub use basis::Basis;
 pub use check::{fmt_num, Check, CheckTable, Relation};
 pub use ks::{kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, KsResult};
 pub use moments::{mean_check, mean_var, moving_average, var_check, DEFAULT_SIGMAS};

@@ -1,7 +1,7 @@
 //! Moment tests: is a sample mean (or variance) where theory says, within a tolerance that
 //! comes from the sample size?
 
-use super::Check;
+use super::{Basis, Check};
 
 /// How many standard errors a moment test allows. At 5 standard errors a correct
 /// implementation fails about once in 1.7 million checks (two-sided normal tail), while a wrong
@@ -26,7 +26,7 @@ pub fn mean_var(xs: &[f64]) -> (f64, f64) {
 pub fn mean_check(id: &str, what: &str, xs: &[f64], expected_mean: f64, true_var: f64, sigmas: f64) -> Check {
     let (mean, _) = mean_var(xs);
     let se = (true_var / xs.len() as f64).sqrt();
-    Check::close(id, what, mean, expected_mean, sigmas * se)
+    Check::close(id, what, mean, expected_mean, sigmas * se).with_basis(Basis::sigmas(sigmas))
 }
 
 /// Checks that the sample variance of Gaussian draws `xs` is `expected_var`: for Gaussian data
@@ -35,7 +35,7 @@ pub fn mean_check(id: &str, what: &str, xs: &[f64], expected_mean: f64, true_var
 pub fn var_check(id: &str, what: &str, xs: &[f64], expected_var: f64, sigmas: f64) -> Check {
     let (_, var) = mean_var(xs);
     let se = expected_var * (2.0 / (xs.len() as f64 - 1.0)).sqrt();
-    Check::close(id, what, var, expected_var, sigmas * se)
+    Check::close(id, what, var, expected_var, sigmas * se).with_basis(Basis::sigmas(sigmas))
 }
 
 /// The trailing moving average of `xs` over `window` values (fewer at the start): element i is

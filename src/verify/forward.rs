@@ -47,7 +47,8 @@ pub fn e2(seed: u64) -> Result<Vec<Check>> {
         markov,
         joint,
         1e-9 * joint.abs().max(1.0),
-    )])
+    )
+    .exact()])
 }
 
 /// E3: sampling one step through eps (reparameterisation) and sampling N(mean, var) directly
@@ -109,21 +110,17 @@ pub fn e5(n: usize, seed: u64) -> Result<Vec<Check>> {
             worst_coef = worst_coef.max((coef - s.sqrt_alpha_bar(t)).abs());
             worst_var = worst_var.max((var - (1.0 - s.alpha_bar(t))).abs());
         }
-        checks.push(Check::close("E5", &format!("{name}: prod(1-beta_s) == alpha_bar_t, all t"), worst_prod, 0.0, 0.0));
-        checks.push(Check::close(
-            "E5",
-            &format!("{name}: prod sqrt(alpha_s) - sqrt(alpha_bar_t), max"),
-            worst_coef,
-            0.0,
-            1e-12,
-        ));
-        checks.push(Check::close(
-            "E5",
-            &format!("{name}: variance recursion - (1-alpha_bar_t), max"),
-            worst_var,
-            0.0,
-            1e-12,
-        ));
+        checks.push(
+            Check::close("E5", &format!("{name}: prod(1-beta_s) == alpha_bar_t, all t"), worst_prod, 0.0, 0.0).exact(),
+        );
+        checks.push(
+            Check::close("E5", &format!("{name}: prod sqrt(alpha_s) - sqrt(alpha_bar_t), max"), worst_coef, 0.0, 1e-12)
+                .exact(),
+        );
+        checks.push(
+            Check::close("E5", &format!("{name}: variance recursion - (1-alpha_bar_t), max"), worst_var, 0.0, 1e-12)
+                .exact(),
+        );
         let mut rng = seeded(seed);
         let x0 = Array1::from_elem(n, x0_value);
         for t in [1, 10, 100, 500, big_t] {
@@ -165,5 +162,7 @@ pub fn erratum2(seed: u64) -> Result<Vec<Check>> {
     }
     let closed = q_sample(&s, &x0, t, &eps)?;
     let max_diff = (&x - &closed).iter().fold(0.0f64, |m, d| m.max(d.abs()));
-    Ok(vec![Check::at_least("err2", "same eps at every step vs closed form: max |difference| (t=100)", max_diff, 0.5)])
+    // 0.5: far below the difference of seed 0 (about 9.5), far above rounding.
+    Ok(vec![Check::at_least("err2", "same eps at every step vs closed form: max |difference| (t=100)", max_diff, 0.5)
+        .guard("verify::forward::erratum2, seed 0")])
 }

@@ -28,21 +28,27 @@ pub fn e10() -> Result<Vec<Check>> {
             .zip(&bayes)
             .map(|(&x, &b)| (b - normal_pdf(x, mean, s.beta_tilde(t))).abs())
             .fold(0.0, f64::max);
-        checks.push(Check::close(
-            "E10",
-            &format!("t={t}: grid Bayes vs N(mu_tilde, beta_tilde), max |diff| / peak"),
-            worst / peak,
-            0.0,
-            1e-9,
-        ));
+        checks.push(
+            Check::close(
+                "E10",
+                &format!("t={t}: grid Bayes vs N(mu_tilde, beta_tilde), max |diff| / peak"),
+                worst / peak,
+                0.0,
+                1e-9,
+            )
+            .exact(),
+        );
         // The trapezoid rule on +-10 std with 4000 intervals is exact to ~1e-10 for a Gaussian.
-        checks.push(Check::close(
-            "E10",
-            &format!("t={t}: grid Bayes density integrates to 1"),
-            trapezoid(&grid, &bayes),
-            1.0,
-            1e-8,
-        ));
+        checks.push(
+            Check::close(
+                "E10",
+                &format!("t={t}: grid Bayes density integrates to 1"),
+                trapezoid(&grid, &bayes),
+                1.0,
+                1e-8,
+            )
+            .exact(),
+        );
     }
     Ok(checks)
 }
@@ -75,15 +81,18 @@ pub fn e11(n: usize, seed: u64) -> Result<Vec<Check>> {
             a,
             s.mu_tilde_coef_x0(t),
             DEFAULT_SIGMAS * se_a,
-        ),
+        )
+        .n_derived(DEFAULT_SIGMAS),
         Check::close(
             "E11",
             "t=50: regression coefficient of x_t = mu_tilde_coef_xt",
             b,
             s.mu_tilde_coef_xt(t),
             DEFAULT_SIGMAS * se_b,
-        ),
-        Check::close("E11", "t=50: residual variance = beta_tilde", resid, bt, DEFAULT_SIGMAS * se_var),
+        )
+        .n_derived(DEFAULT_SIGMAS),
+        Check::close("E11", "t=50: residual variance = beta_tilde", resid, bt, DEFAULT_SIGMAS * se_var)
+            .n_derived(DEFAULT_SIGMAS),
     ])
 }
 
@@ -101,13 +110,16 @@ pub fn e12(seed: u64) -> Result<Vec<Check>> {
             let b = p_mean(&s, &xt, t, &eps)?;
             worst = worst.max((&a - &b).iter().fold(0.0, |m, d| m.max(d.abs())));
         }
-        checks.push(Check::close(
-            "E12",
-            &format!("{}: mu_tilde x_0 form - eps form, max over all t", s.schedule().name()),
-            worst,
-            0.0,
-            1e-12,
-        ));
+        checks.push(
+            Check::close(
+                "E12",
+                &format!("{}: mu_tilde x_0 form - eps form, max over all t", s.schedule().name()),
+                worst,
+                0.0,
+                1e-12,
+            )
+            .exact(),
+        );
     }
     Ok(checks)
 }

@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use ddpm::device::{describe, select};
 use ddpm::display::{grid, strip, Scatter};
 use ddpm::run::{Model, Run};
-use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig};
+use ddpm::sample::{output, sample_batched, Batches, Prediction, SampleConfig, Trajectory};
 use ddpm::Result;
 
 use crate::choices::{Device, Dtype, SamplerKind};
@@ -68,6 +68,25 @@ pub struct SampleArgs {
     /// The steps of --trajectory, comma-separated, each in 1..=T.
     #[arg(long, value_delimiter = ',', default_value = "1000,800,600,400,200,100,50,1")]
     trajectory_at: Vec<usize>,
+    /// Also write the reverse process as an animated PNG (APNG; browsers play it): x_t of the
+    /// first 8 samples above, the predicted x_0 below, at about 50 steps from T down to 1 (images only).
+    #[arg(long, visible_alias = "gif")]
+    animation: Option<PathBuf>,
+}
+
+/// Frames of --animation: about this many steps of the sampler, evenly spaced, and the last.
+const ANIMATION_FRAMES: usize = 50;
+
+/// The steps the animation shows: every k-th of the sampler's steps (T first), and its last step.
+fn animation_steps(steps: &[usize]) -> Vec<usize> {
+    let every = steps.len().div_ceil(ANIMATION_FRAMES).max(1);
+    let mut at: Vec<usize> = steps.iter().step_by(every).copied().collect();
+    if let Some(&last) = steps.last() {
+        if at.last() != Some(&last) {
+            at.push(last);
+        }
+    }
+    at
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
@@ -80,13 +99,24 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         return Err(ddpm::invalid!("--n and --batch must be at least 1, got {} and {}", args.n, args.batch));
     }
     let sampler = args.how.sampler(Defaults { sampler: SamplerKind::Ddpm, ddim_steps: 50 }, &schedule)?;
-    if args.trajectory.is_some() && !matches!(model, Model::Unet(_)) {
-        return Err(ddpm::invalid!("--trajectory draws images; this run's samples are points ({})", spec.data));
+    for (flag, asked) in [("--trajectory", args.trajectory.is_some()), ("--animation", args.animation.is_some())] {
+        if asked && !matches!(model, Model::Unet(_)) {
+            return Err(ddpm::invalid!("{flag} draws images; this run's samples are points ({})", spec.data));
+        }
     }
     let record_at = if args.trajectory.is_some() { args.trajectory_at.clone() } else { Vec::new() };
-    let config = SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at, ..Default::default() };
+    let mut config =
+        SampleConfig { sampler, clip_x0: !args.how.no_clip, seed: args.seed, record_at, ..Default::default() };
     config.validate(&schedule)?;
+    // The visited steps each picture shows: --trajectory's (mapped onto the sampler's steps) and --animation's.
+    let strip_steps = config.recorded_steps(&schedule)?;
+    let animation_steps =
+        if args.animation.is_some() { animation_steps(&config.timesteps(&schedule)?) } else { vec![] };
+    config.record_at.extend(&animation_steps);
     if let Some(dir) = &args.classifier_guidance {
+        if args.trajectory.is_some() || args.animation.is_some() {
+            return Err(ddpm::invalid!("--trajectory and --animation are not drawn for --classifier-guidance"));
+        }
         let steps = config.timesteps(&schedule)?.len();
         let progress = crate::progress::sampling(args.n, args.batch, steps, steps / 10);
         let x = crate::guide_cmd::sample_guided(
@@ -100,7 +130,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
             &device,
             progress,
         )?;
-        return write_outputs(&args, &model, &x, ddpm::sample::Trajectory::default());
+        return write_outputs(&args, &model, &x, &ddpm::sample::Trajectory::default(), (&[], &[]));
     }
     let classes = classes(&model, &args)?;
     println!(
@@ -123,7 +153,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let steps = config.timesteps(&schedule)?.len();
     let progress = crate::progress::sampling(args.n, args.batch, steps, steps / 10);
     let (x, trajectory) = sample_batched(&prediction, &schedule, &what, &config, &device, progress)?;
-    write_outputs(&args, &model, &x, trajectory)
+    write_outputs(&args, &model, &x, &trajectory, (&strip_steps, &animation_steps))
 }
 
 /// The class of each sample: --class for all, or 0, 1, ..., 9 in turn; None when unconditional.
@@ -140,7 +170,13 @@ fn classes(model: &Model, args: &SampleArgs) -> Result<Option<Vec<u32>>> {
     }
 }
 
-fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm::sample::Trajectory) -> Result<()> {
+fn write_outputs(
+    args: &SampleArgs,
+    model: &Model,
+    x: &Tensor,
+    trajectory: &Trajectory,
+    (strip_steps, animation_steps): (&[usize], &[usize]),
+) -> Result<()> {
     match model {
         Model::Unet(_) => {
             let images = output::to_images(x)?;
@@ -158,6 +194,7 @@ fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm:
         println!("{}", output::save_npy(path, x)?);
     }
     if let Some(path) = &args.trajectory {
+        let trajectory = trajectory.only(strip_steps);
         let show = x.dim(0)?.min(8);
         let captions: Vec<String> = trajectory.t.iter().map(|t| format!("t = {t}")).collect();
         let mut rows = Vec::new();
@@ -170,6 +207,11 @@ fn write_outputs(args: &SampleArgs, model: &Model, x: &Tensor, trajectory: ddpm:
         }
         strip(&rows, &captions, 2)?.save(path)?;
         println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.animation {
+        let frames = output::reverse_process_frames(&trajectory.only(animation_steps), 8, 2)?;
+        ddpm::display::animation(&frames, 100)?.save(path)?;
+        println!("wrote {} ({} frames)", path.display(), frames.len());
     }
     Ok(())
 }
