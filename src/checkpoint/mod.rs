@@ -261,3 +261,11 @@ pub fn load_ema(dir: impl AsRef<Path>, device: &Device) -> Result<(Checkpoint, T
 pub fn latest_step(dir: impl AsRef<Path>) -> Result<Option<u64>> {
     Ok(Manifest::read(dir)?.map(|m| m.step()))
 }
+
+/// Writes the variables of `varmap` to `path` as one safetensors file, atomically (a temporary
+/// file, synced, then renamed): a crash leaves the old file or the new one, never half of one.
+pub fn write_varmap(path: &Path, varmap: &VarMap) -> Result<()> {
+    let vars = varmap.data().lock().map_err(|_| Error::Internal("the variables' lock is poisoned".into()))?;
+    let tensors: BTreeMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    crate::atomic::write(path, &tensor_file::encode(&tensors, &BTreeMap::new())?)
+}

@@ -100,7 +100,7 @@ impl NoisyClassifierRun {
         }
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        varmap.save(dir.join(WEIGHTS_FILE))?;
+        crate::checkpoint::write_varmap(&dir.join(WEIGHTS_FILE), &varmap)?;
         let accuracy = accuracy_by_t(&net, &noise, test, eval_ts, 1000, how.seed, device)?;
         let run =
             NoisyClassifierRun { config, schedule: schedule.clone(), train: how.clone(), accuracy_by_t: accuracy };
