@@ -9,7 +9,7 @@ mod moments;
 pub use basis::Basis;
 pub use check::{fmt_num, Check, CheckTable, Relation};
 pub use ks::{kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, KsResult};
-pub use moments::{mean_check, mean_var, moving_average, var_check, DEFAULT_SIGMAS};
+pub use moments::{correlation, mean_check, mean_var, moving_average, var_check, DEFAULT_SIGMAS};
 
 /// ln N(x; mean, var) for a scalar: -(x - mean)^2 / (2 var) - ln(2 pi var) / 2.
 ///

@@ -20,6 +20,20 @@ pub fn mean_var(xs: &[f64]) -> (f64, f64) {
     (mean, var)
 }
 
+/// Pearson's sample correlation of two equally long samples (numpy's `corrcoef(a, b)[0, 1]`):
+/// their sample covariance over the product of their sample standard deviations.
+///
+/// ```
+/// let a = [1.0, 2.0, 3.0, 4.0];
+/// assert!((ddpm::stats::correlation(&a, &[2.0, 4.0, 6.0, 8.0]) - 1.0).abs() < 1e-12);
+/// assert!((ddpm::stats::correlation(&a, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+/// ```
+pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / (a.len() as f64 - 1.0);
+    cov / (va * vb).sqrt()
+}
+
 /// Checks that the mean of `xs` is `expected_mean`, for draws of a distribution with variance
 /// `true_var`: the standard error of the mean is sqrt(true_var / n), and the tolerance is
 /// `sigmas` of them.
