@@ -7,6 +7,7 @@
 #   make bench   cargo bench, with PyTorch's times and the ratios once make bench-torch has installed it
 #   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
 #   make judge-torch NPY=s.npy  a second opinion on generated digits from an independent PyTorch CNN
+#   make pretrained  train the networks shipped in data/pretrained/ again (over an hour; ONLY=mnist-cond for one)
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
 # project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
@@ -34,10 +35,13 @@ RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda clean-evcxr
+# The networks shipped in data/pretrained/, trained again by the project's own code (scripts/pretrained.sh).
+ONLY ?=
+
+.PHONY: pretrained help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda clean-evcxr
 
 help:
-	@sed -n '3,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
+	@sed -n '3,11p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
 
 setup: setup-rust setup-crates setup-evcxr setup-python setup-kernel
 
@@ -119,6 +123,9 @@ judge-torch: $(TORCH_STAMP)
 # PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).
 check-cuda:
 	bash $(CURDIR)/scripts/check_cuda.sh
+
+pretrained:
+	bash $(CURDIR)/scripts/pretrained.sh $(ONLY)
 
 # Frees the notebooks' compile cache (it is rebuilt on the next run: minutes).
 clean-evcxr:

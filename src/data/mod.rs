@@ -5,6 +5,7 @@
 //! - [`idx`]: the IDX file format of MNIST (raw or gzip), read with every length checked;
 //! - [`mnist`]: the MNIST splits ([`Mnist`], [`Split`]), images as (1, 28, 28) arrays;
 //! - [`photo`]: a JPEG or PNG photograph as a (C, H, W) array ([`load_photo`], [`Color`]);
+//! - [`pretrained`]: the trained networks that ship under `data/pretrained/` ([`Pretrained`]);
 //! - [`toy`]: seeded 2-D data sets: a ring of Gaussians, two moons, a swiss roll ([`ToyData`]);
 //! - [`scale`]: pixels 0..=255 to [-1, 1] and back.
 //!
@@ -14,12 +15,14 @@
 pub mod idx;
 pub mod mnist;
 pub mod photo;
+pub mod pretrained;
 pub mod scale;
 pub mod toy;
 
 pub use idx::{read_idx_images, read_idx_labels, IdxImages};
 pub use mnist::{Mnist, Split};
 pub use photo::{load_photo, photo_path, Color, PHOTO_NAMES};
+pub use pretrained::Pretrained;
 pub use scale::{pixel_to_unit, pixels_to_unit, unit_to_pixel, unit_to_pixels};
 pub use toy::{ring, ring_centres, ring_labelled, swiss_roll, two_moons, ToyData};
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ddpm::data::{Mnist, Split};
+use ddpm::data::{Mnist, Pretrained, Split};
 use ddpm::device::{describe, select};
 use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
 use ddpm::run::{Model, Run};
@@ -16,7 +16,7 @@ use crate::sampler_flags::{Defaults, SamplerFlags};
 /// Evaluate a trained MNIST run: bits/dim on test images, and the quality of its samples.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// The run's folder, as written by ddpm train --data mnist.
+    /// The run's folder, as written by ddpm train --data mnist (data/pretrained/mnist ships trained).
     #[arg(long)]
     run: PathBuf,
     /// Samples to judge.
@@ -37,9 +37,10 @@ pub struct EvalArgs {
     /// Strata of t for the bound's sum over t (T - 1: every t).
     #[arg(long, default_value_t = 100)]
     bpd_strata: usize,
-    /// Where the classifier is cached (trained there on first use, which takes minutes on a CPU).
-    #[arg(long, default_value = "runs/mnist-classifier")]
-    classifier: PathBuf,
+    /// The judge's folder (default: the shipped one, data/pretrained/mnist-classifier); a
+    /// classifier is trained there first if the folder holds none (minutes on a CPU).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// The folder holding mnist/ (default: the project's data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -101,10 +102,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 
     // (b) The classifier.
     let started = std::time::Instant::now();
-    let (classifier, info) = Classifier::load_or_train(&args.classifier, &train, &test, &device)?;
+    let judge_dir = match &args.classifier {
+        Some(dir) => dir.clone(),
+        None => Pretrained::Classifier.path()?,
+    };
+    let (classifier, info) = Classifier::load_or_train(&judge_dir, &train, &test, &device)?;
     println!(
         "classifier ({}, recipe {}, {} epochs; ready in {:.0} s): test accuracy {:.2} %",
-        args.classifier.display(),
+        judge_dir.display(),
         info.recipe,
         info.epochs,
         started.elapsed().as_secs_f64(),

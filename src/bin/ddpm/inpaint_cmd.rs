@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use candle_core::Tensor;
-use ddpm::data::{Mnist, Split};
+use ddpm::data::{Mnist, Pretrained, Split};
 use ddpm::device::{describe, select};
 use ddpm::eval::{classified_as, Classifier, Share};
 use ddpm::run::{Model, Run};
@@ -18,7 +18,7 @@ use crate::sampler_flags::{Defaults, SamplerFlags};
 /// Complete hidden pixels of MNIST test digits with a trained unconditional run (RePaint).
 #[derive(clap::Args)]
 pub struct InpaintArgs {
-    /// The run's folder (an unconditional MNIST run of ddpm train).
+    /// The run's folder (an unconditional MNIST run of ddpm train; data/pretrained/mnist ships trained).
     #[arg(long)]
     run: PathBuf,
     /// The first test digit (index into the 10 000 MNIST test images).
@@ -52,9 +52,10 @@ pub struct InpaintArgs {
     /// there on first use): the share recognised as the original digit.
     #[arg(long)]
     judge: bool,
-    /// Where `ddpm eval`'s classifier is cached.
-    #[arg(long, default_value = "runs/mnist-classifier")]
-    classifier: PathBuf,
+    /// The judge's folder (default: the shipped one, data/pretrained/mnist-classifier); a
+    /// classifier is trained there first if the folder holds none (minutes on a CPU).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// The folder holding mnist/ (default: the project's data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -134,7 +135,11 @@ pub fn inpaint_digits(args: InpaintArgs) -> Result<()> {
     write_picture(&args, &x0, &known, &x)?;
     if args.judge {
         let train = Mnist::load(data_dir.join("mnist"), Split::Train)?;
-        let (classifier, _) = Classifier::load_or_train(&args.classifier, &train, &test, &device)?;
+        let judge_dir = match &args.classifier {
+            Some(dir) => dir.clone(),
+            None => Pretrained::Classifier.path()?,
+        };
+        let (classifier, _) = Classifier::load_or_train(&judge_dir, &train, &test, &device)?;
         let labels = test.labels_u32(&indices);
         let completed: Share = classified_as(&classifier, &x, &labels)?;
         let masked = known.broadcast_as(x0.dims())?.where_cond(&x0, &x0.zeros_like()?)?;

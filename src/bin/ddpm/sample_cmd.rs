@@ -16,7 +16,7 @@ use crate::sampler_flags::{Defaults, SamplerFlags};
 /// Draw samples from a trained run (Algorithm 2 of Ho et al. 2020, or DDIM).
 #[derive(clap::Args)]
 pub struct SampleArgs {
-    /// The run's folder, as written by ddpm train.
+    /// The run's folder, as written by ddpm train (data/pretrained/mnist and mnist-cond ship trained).
     #[arg(long)]
     run: PathBuf,
     /// Number of samples.
@@ -39,8 +39,8 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
     /// --classifier-guidance: also print the guide's own mean p(C | x_0, t = 1) and the share of
-    /// samples that `ddpm eval`'s classifier (cached in runs/mnist-classifier, trained there on
-    /// first use) calls C, with its standard error.
+    /// samples that `ddpm eval`'s classifier (the shipped one, data/pretrained/mnist-classifier)
+    /// calls C, with its standard error.
     #[arg(long)]
     pub judge: bool,
     /// Classifier-free guidance weight w >= 0 (class-conditional runs; default 0).
