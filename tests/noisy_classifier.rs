@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::Optimizer as _;
 use ddpm::checkpoint::TrainState;
 use ddpm::data::{Mnist, Split};
-use ddpm::guidance::folder::{STATE_FILE, WEIGHTS_FILE};
+use ddpm::guidance::folder::{INFO_FILE, STATE_FILE, WEIGHTS_FILE};
 use ddpm::guidance::{
     NoisyClassifier, NoisyClassifierConfig, NoisyClassifierRun, NoisyClassify, NoisyOptions, TrainNoisy,
 };
@@ -188,18 +188,39 @@ fn a_resume_with_other_settings_is_refused_naming_them() {
     assert!(m.contains("steps 1 (it has reached step 2 already)"), "{m}");
 }
 
+/// A classifier of 2 steps in `dir` as an older ddpm left it (or a shipped copy): the
+/// description without `checkpoint_every`, the weights without their step, no train state.
+fn old_folder(noisy: &Noisy, dir: &Path) {
+    noisy.train(dir, &Noisy::how(2), &NoisyOptions::default()).1.unwrap();
+    let path = dir.join(WEIGHTS_FILE);
+    let weights = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    candle_core::safetensors::save(&weights, &path).unwrap();
+    std::fs::remove_file(dir.join(STATE_FILE)).unwrap();
+    let info_path = dir.join(INFO_FILE);
+    let mut info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info["train"].as_object_mut().unwrap().remove("checkpoint_every").unwrap();
+    std::fs::write(&info_path, info.to_string()).unwrap();
+}
+
+#[test]
+fn a_folder_of_an_older_ddpm_opens_as_finished_and_extends() {
+    let noisy = Noisy::new();
+    let dir = tempfile::tempdir().unwrap();
+    old_folder(&noisy, dir.path());
+    let (_, info) = NoisyClassifierRun::open(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!((info.step, info.is_finished(), info.train.checkpoint_every), (2, true, 500));
+    // Without a train state, AdamW starts again from zero moments: a resume, not an exact one.
+    let (steps, out) = noisy.train(dir.path(), &Noisy::how(4), &NoisyOptions { resume: true, ..Default::default() });
+    assert_eq!((steps, out.unwrap().1.step), (vec![3, 4], 4));
+}
+
 #[test]
 fn a_noisy_classifier_with_a_nan_weight_is_refused_naming_the_tensor_and_the_file() {
     let noisy = Noisy::new();
     let dir = tempfile::tempdir().unwrap();
-    noisy.train(dir.path(), &Noisy::how(2), &NoisyOptions::default()).1.unwrap();
-    // As a folder of an older ddpm (or a shipped copy): the description and the weights, no step.
+    old_folder(&noisy, dir.path());
     let path = dir.path().join(WEIGHTS_FILE);
     let mut weights = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-    std::fs::remove_file(dir.path().join(STATE_FILE)).unwrap();
-    candle_core::safetensors::save(&weights, &path).unwrap();
-    let (_, info) = NoisyClassifierRun::open(dir.path(), &Device::Cpu).unwrap();
-    assert_eq!((info.step, info.is_finished()), (2, true));
     let name = weights.keys().min().unwrap().clone();
     let poisoned = weights[&name].affine(0.0, f64::NAN).unwrap();
     weights.insert(name.clone(), poisoned);

@@ -88,7 +88,16 @@ impl NoisyClassifierRun {
         if how.steps == 0 || how.batch == 0 || !(how.lr > 0.0 && how.lr.is_finite()) {
             return Err(invalid!("training needs steps and batch >= 1 and a learning rate > 0, got {how:?}"));
         }
+        if data.is_empty() || test.is_empty() {
+            return Err(invalid!(
+                "training needs digits to learn from and to test on, got {} and {}",
+                data.len(),
+                test.len()
+            ));
+        }
         let noise = schedule.build()?;
+        // Checked now rather than after the training, where the accuracy is measured.
+        eval_ts.iter().try_for_each(|&t| noise.check_t(t))?;
         let dir = dir.as_ref();
         // One process at a time per folder, as for a diffusion run (train.lock; Error::Busy).
         let _lock = crate::run::lock::lock(dir)?;

@@ -108,11 +108,19 @@ pub fn train_noisy(args: NoisyClassifierArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!(
-        "wrote {} in {:.0} s; accuracy on 1000 test digits noised to t:",
-        args.out.display(),
-        started.elapsed().as_secs_f64()
-    );
+    if existing.is_some_and(|old| old.is_finished() && old.step == how.steps) {
+        println!(
+            "{} is trained to step {} already; its accuracy on 1000 test digits noised to t:",
+            args.out.display(),
+            info.step
+        );
+    } else {
+        println!(
+            "wrote {} in {:.0} s; accuracy on 1000 test digits noised to t:",
+            args.out.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     println!("t,accuracy");
     for (t, acc) in &info.accuracy_by_t {
         println!("{t},{acc:.4}");
