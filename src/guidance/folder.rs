@@ -13,7 +13,8 @@
 //! A checkpoint writes the state, then the weights, then the description, each atomically (a
 //! temporary file, then a rename). The weights carry the step: a resume continues from them, and
 //! exactly when the state is of the same step (after a crash between the first two writes it is
-//! not, and AdamW starts again from zero moments, as for a diffusion run). The description and
+//! not: AdamW starts again from zero moments and the generator is re-seeded, as for a diffusion
+//! run). The description and
 //! the weights alone (a shipped copy, or a folder of an older ddpm, whose weights have no step:
 //! they count as finished, at `train.steps`) open for sampling.
 

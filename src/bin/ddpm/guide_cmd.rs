@@ -1,6 +1,7 @@
 //! Classifier guidance on the command line: `ddpm noisy-classifier` trains the classifier of
-//! noisy digits p_phi(y | x_t, t) (with checkpoints, Ctrl-C and --resume), and `ddpm sample --classifier-guidance DIR --class C --scale S`
-//! steers an unconditional run with it (Dhariwal and Nichol 2021).
+//! noisy digits p_phi(y | x_t, t) (with checkpoints, Ctrl-C and --resume), and
+//! `ddpm sample --classifier-guidance DIR --class C --scale S` steers an unconditional run with
+//! it (Dhariwal and Nichol 2021).
 
 use std::path::{Path, PathBuf};
 
@@ -60,9 +61,10 @@ pub fn train_noisy(args: NoisyClassifierArgs) -> Result<()> {
     let run = Run::open(&args.run)?;
     let schedule = run.spec().schedule.clone();
     let big_t = schedule.build()?.steps();
-    let existing = match args.resume {
-        true => NoisyClassifierRun::open_if_any(&args.out, &candle_core::Device::Cpu)?.map(|(_, info)| info),
-        false => None,
+    let existing = if args.resume {
+        NoisyClassifierRun::open_if_any(&args.out, &candle_core::Device::Cpu)?.map(|(_, info)| info)
+    } else {
+        None
     };
     // A resume starts from the classifier's own settings; the library refuses any flag that changes one.
     let mut how = existing.as_ref().map_or_else(TrainNoisy::default, |info| info.train.clone());
