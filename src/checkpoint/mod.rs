@@ -20,7 +20,8 @@
 //! [`Manifest::read`] reads checkpoint.json once; [`read_weights`], [`read_ema`] and
 //! [`read_train_state`] then read the files of that save without reading it again (what
 //! `ddpm::run::Run` does), and refuse tensors holding NaN or infinity, naming the tensor and
-//! the file ([`crate::Error::NotFinite`]): no network can be built from them. [`load`] and
+//! the file ([`crate::Error::NotFinite`]): no network can be built from them; [`read_tensors`]
+//! does the same for a single tensor file outside a checkpoint. [`load`] and
 //! [`load_into`] read checkpoint.json and the files together and give back every bit as saved.
 //!
 //! # A save is atomic
@@ -80,7 +81,7 @@ mod tensor_file;
 mod train_state;
 
 pub use manifest::Manifest;
-pub use read::{read_ema, read_weights};
+pub use read::{read_ema, read_tensors, read_weights};
 pub use train_state::{load_train_state, read_train_state, save_train_state, TrainState, TRAIN_STATE_FILE};
 
 use crate::{Error, Result};
@@ -265,7 +266,11 @@ pub fn latest_step(dir: impl AsRef<Path>) -> Result<Option<u64>> {
 /// Writes the variables of `varmap` to `path` as one safetensors file, atomically (a temporary
 /// file, synced, then renamed): a crash leaves the old file or the new one, never half of one.
 pub fn write_varmap(path: &Path, varmap: &VarMap) -> Result<()> {
-    let vars = varmap.data().lock().map_err(|_| Error::Internal("the variables' lock is poisoned".into()))?;
-    let tensors: BTreeMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
-    crate::atomic::write(path, &tensor_file::encode(&tensors, &BTreeMap::new())?)
+    write_tensors(path, varmap, &BTreeMap::new())
+}
+
+/// As [`write_varmap`], any named tensors, with the strings `metadata` in the header (read back
+/// by [`read_tensors`]).
+pub fn write_tensors(path: &Path, tensors: &dyn NamedTensors, metadata: &BTreeMap<String, String>) -> Result<()> {
+    crate::atomic::write(path, &tensor_file::encode(&tensors.named_tensors(), metadata)?)
 }

@@ -33,6 +33,16 @@ pub fn read_ema(dir: impl AsRef<Path>, manifest: &Manifest, device: &Device) -> 
         .ok_or_else(|| Error::Internal("read_matching gave no tensors for its last attempt".into()))
 }
 
+/// The tensors of one safetensors file at `path` (not only a checkpoint's: e.g. one written by
+/// [`super::write_tensors`]) on `device`, and the strings of its header's metadata. As [`read_weights`], a tensor holding NaN
+/// or infinity is refused, naming it and the file ([`Error::NotFinite`]): these are weights to
+/// build a network from.
+pub fn read_tensors(path: &Path, device: &Device) -> Result<(TensorMap, BTreeMap<String, String>)> {
+    let (header, bytes) = tensor_file::read(path)?;
+    let tensors = tensor_file::tensors(path, &bytes, device, Values::Finite)?;
+    Ok((tensors, header.metadata))
+}
+
 /// [`super::load`], reading the weights and the EMA file only if asked, every bit as written;
 /// with the manifest they belong to.
 pub(super) fn load_some(

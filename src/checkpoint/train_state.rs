@@ -34,15 +34,44 @@ pub struct TrainState {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
+impl TrainState {
+    /// Writes the state to the file `path` atomically (a temporary file, then a rename), its step
+    /// in the metadata: for a folder other than a checkpoint's (e.g. the noisy classifier's).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(bad) = self.counters.keys().find(|k| k.as_str() == STEP_KEY) {
+            return Err(invalid!("a train state counter cannot be named {bad:?}: the step has its own field"));
+        }
+        let mut metadata = self.counters.clone();
+        metadata.insert(STEP_KEY.into(), self.step.to_string());
+        let bytes = tensor_file::encode(&self.tensors, &metadata)?;
+        crate::atomic::write(path, &bytes)
+    }
+
+    /// The state of step `step` in the file `path` (from [`TrainState::write`]), its tensors on
+    /// `device`; None when there is no such file, or it belongs to another step (its tensors are
+    /// then not read). A file that cannot be read, has no step, or whose tensors hold NaN or
+    /// infinity is an error naming it.
+    pub fn read(path: &Path, step: u64, device: &Device) -> Result<Option<TrainState>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (header, bytes) = tensor_file::read(path)?;
+        let mut counters = header.metadata;
+        let saved = counters.remove(STEP_KEY).and_then(|s| s.parse::<u64>().ok());
+        let Some(saved) = saved else {
+            return Err(Error::format(path, format!("no valid {STEP_KEY} in its metadata: not a ddpm train state")));
+        };
+        if saved != step {
+            return Ok(None);
+        }
+        let tensors = tensor_file::tensors(path, &bytes, device, Values::Finite)?.into_iter().collect();
+        Ok(Some(TrainState { step, counters, tensors }))
+    }
+}
+
 /// Writes `state` into `dir` atomically, replacing the one there.
 pub fn save_train_state(dir: impl AsRef<Path>, state: &TrainState) -> Result<()> {
-    if let Some(bad) = state.counters.keys().find(|k| k.as_str() == STEP_KEY) {
-        return Err(invalid!("a train state counter cannot be named {bad:?}: the step has its own field"));
-    }
-    let mut metadata = state.counters.clone();
-    metadata.insert(STEP_KEY.into(), state.step.to_string());
-    let bytes = tensor_file::encode(&state.tensors, &metadata)?;
-    crate::atomic::write(&dir.as_ref().join(TRAIN_STATE_FILE), &bytes)
+    state.write(&dir.as_ref().join(TRAIN_STATE_FILE))
 }
 
 /// The train state of the checkpoint in `dir`, its tensors on `device`; None when there is no
@@ -57,19 +86,5 @@ pub fn load_train_state(dir: impl AsRef<Path>, device: &Device) -> Result<Option
 /// As [`load_train_state`], for the checkpoint whose checkpoint.json `manifest` was read from
 /// `dir` (not read again).
 pub fn read_train_state(dir: impl AsRef<Path>, manifest: &Manifest, device: &Device) -> Result<Option<TrainState>> {
-    let path = dir.as_ref().join(TRAIN_STATE_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let (header, bytes) = tensor_file::read(&path)?;
-    let mut counters = header.metadata;
-    let step = counters.remove(STEP_KEY).and_then(|s| s.parse::<u64>().ok());
-    let Some(step) = step else {
-        return Err(Error::format(&path, format!("no valid {STEP_KEY} in its metadata: not a ddpm train state")));
-    };
-    if step != manifest.step() {
-        return Ok(None);
-    }
-    let tensors = tensor_file::tensors(&path, &bytes, device, Values::Finite)?.into_iter().collect();
-    Ok(Some(TrainState { step, counters, tensors }))
+    TrainState::read(&dir.as_ref().join(TRAIN_STATE_FILE), manifest.step(), device)
 }

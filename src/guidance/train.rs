@@ -1,16 +1,19 @@
 //! Training the noisy classifier p_phi(y | x_t, t) on MNIST digits noised by the closed form
 //! q(x_t | x_0) at a uniform t (Ho et al. 2020, Eq. 4; the schedule of the diffusion run it
-//! guides), its folder (weights and a JSON description), and its accuracy against t.
+//! guides), resumable like a diffusion run, and its accuracy against t.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
-use rand::Rng as _;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use super::classifier::{NoisyClassifier, NoisyClassifierConfig, NoisyClassify};
+use super::folder::NoisyClassifierRun;
+use super::trainer::NoisyTrainer;
+use crate::checkpoint;
 use crate::data::Mnist;
 use crate::diffusion::q_sample;
 use crate::eval::argmax;
@@ -20,43 +23,56 @@ use crate::run::ScheduleSpec;
 use crate::sample::normal_tensor;
 use crate::{Error, NoiseSchedule, Result};
 
-/// The description in a noisy classifier's folder.
-pub const INFO_FILE: &str = "noisy_classifier.json";
-/// The weights in a noisy classifier's folder.
-pub const WEIGHTS_FILE: &str = "noisy_classifier.safetensors";
-
-/// How to train: Adam steps of `batch` digits, each at its own t uniform in 1..=T.
+/// How to train: AdamW steps (learning rate `lr`, no weight decay) of `batch` digits, each at its
+/// own t uniform in 1..=T, with a checkpoint every `checkpoint_every` steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainNoisy {
+    /// The step the training ends at.
     pub steps: usize,
     pub batch: usize,
     pub lr: f64,
+    /// Seeds the weights, the order of the digits, t and the noise.
     pub seed: u64,
+    /// A checkpoint every this many steps (0: none but the last, and one on a stop).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+}
+
+fn default_checkpoint_every() -> usize {
+    500
 }
 
 impl Default for TrainNoisy {
-    /// 1500 steps of 64 digits at learning rate 2e-3, seed 0.
+    /// 1500 steps of 64 digits at learning rate 2e-3, seed 0, a checkpoint every 500 steps.
     fn default() -> Self {
-        Self { steps: 1500, batch: 64, lr: 2e-3, seed: 0 }
+        Self { steps: 1500, batch: 64, lr: 2e-3, seed: 0, checkpoint_every: default_checkpoint_every() }
     }
 }
 
-/// A trained noisy classifier's folder, as [`NoisyClassifierRun::train`] writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NoisyClassifierRun {
-    pub config: NoisyClassifierConfig,
-    /// The schedule of the noise it was trained on (the diffusion run's).
-    pub schedule: ScheduleSpec,
-    pub train: TrainNoisy,
-    /// Accuracy on test digits noised to each t, (t, accuracy), from [`accuracy_by_t`].
-    pub accuracy_by_t: Vec<(usize, f64)>,
+/// How a training call is carried out (not saved with the classifier).
+#[derive(Clone, Debug, Default)]
+pub struct NoisyOptions {
+    /// Continue the classifier in the folder from its last checkpoint, with its own settings (a
+    /// larger `steps` extends it). Without it, a folder that holds a classifier is an error.
+    pub resume: bool,
+    /// Set (e.g. by a Ctrl-C handler) to stop after the current step with a checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl NoisyClassifierRun {
-    /// Trains a fresh classifier on `data` (digits in [-1, 1]) under `schedule`, writes it to
-    /// `dir` with its accuracy at `eval_ts` on `test`, and returns it with its description.
-    /// `on_step(step, loss)` reports progress. The folder is locked while it trains (another
-    /// process training into it gets [`Error::Busy`]); an existing classifier there is replaced.
+    /// Trains a classifier on `data` (digits in [-1, 1]) under `schedule` up to step
+    /// `how.steps`, with a checkpoint into `dir` every `how.checkpoint_every` steps, at the last
+    /// step and when `options.stop` is set (see [`super::folder`] for the files). At the last
+    /// step it measures the accuracy at `eval_ts` on `test` and returns the classifier with its
+    /// description; when stopped, as the stop's checkpoint left them (no accuracy yet).
+    ///
+    /// With `options.resume` and a classifier in `dir`, it continues that one: bit for bit as an
+    /// uninterrupted training with the same settings would, when its saved state is there (the
+    /// data must be the same); a setting other than `steps` and `checkpoint_every` that differs
+    /// from its own is an error naming it. A finished classifier asked for no more steps is only
+    /// opened. `on_step(step, loss)` reports progress; a NaN or infinite loss stops with
+    /// [`Error::Diverged`], the last checkpoint kept. The folder is locked while it trains
+    /// (another process training into it gets [`Error::Busy`]).
     #[allow(clippy::too_many_arguments)]
     pub fn train(
         dir: impl AsRef<Path>,
@@ -66,61 +82,72 @@ impl NoisyClassifierRun {
         how: &TrainNoisy,
         eval_ts: &[usize],
         device: &Device,
+        options: &NoisyOptions,
         mut on_step: impl FnMut(usize, f64),
     ) -> Result<(NoisyClassifier, NoisyClassifierRun)> {
         if how.steps == 0 || how.batch == 0 || !(how.lr > 0.0 && how.lr.is_finite()) {
             return Err(invalid!("training needs steps and batch >= 1 and a learning rate > 0, got {how:?}"));
         }
+        if data.is_empty() || test.is_empty() {
+            return Err(invalid!(
+                "training needs digits to learn from and to test on, got {} and {}",
+                data.len(),
+                test.len()
+            ));
+        }
         let noise = schedule.build()?;
+        // Checked now rather than after the training, where the accuracy is measured.
+        eval_ts.iter().try_for_each(|&t| noise.check_t(t))?;
+        let dir = dir.as_ref();
         // One process at a time per folder, as for a diffusion run (train.lock; Error::Busy).
-        let _lock = crate::run::lock::lock(dir.as_ref())?;
-        let config = NoisyClassifierConfig::default();
+        let _lock = crate::run::lock::lock(dir)?;
+        let existing = NoisyClassifierRun::read(dir, device)?;
+        if let (Some((old, _)), false) = (&existing, options.resume) {
+            return Err(invalid!(
+                "{} already holds a noisy classifier (step {}): resume it (--resume), or choose another folder (--out)",
+                dir.display(),
+                old.step
+            ));
+        }
+        let config = existing.as_ref().map_or_else(NoisyClassifierConfig::default, |(old, _)| old.config.clone());
         let varmap = VarMap::new();
         let net = NoisyClassifier::new(&config, seeded_var_builder(&varmap, how.seed, device))?;
-        let params = ParamsAdamW { lr: how.lr, weight_decay: 0.0, ..Default::default() };
-        let mut opt = AdamW::new(varmap.all_vars(), params)?;
-        let mut rng = seeded(how.seed);
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        let mut next = order.len();
-        for step in 1..=how.steps {
-            if next + how.batch > order.len() {
-                order.shuffle(&mut rng);
-                next = 0;
+        let mut trainer = NoisyTrainer::new(&varmap, data.len(), how.lr, how.seed)?;
+        if let Some((old, weights)) = &existing {
+            old.check_same(dir, schedule, how)?;
+            checkpoint::assign(&varmap, weights, &dir.join(super::folder::WEIGHTS_FILE))?;
+            if old.is_finished() && old.step == how.steps {
+                return Ok((net, old.clone()));
             }
-            let idx = &order[next..next + how.batch.min(order.len())];
-            next += idx.len();
-            let ts: Vec<usize> = idx.iter().map(|_| rng.random_range(1..=noise.steps())).collect();
-            let x0 = data.batch_tensor(idx, device)?;
-            let xt = q_sample(&noise, &x0, &ts, &normal_tensor(&mut rng, x0.dims(), device)?)?;
-            let t = Tensor::from_vec(ts.iter().map(|&t| t as u32).collect::<Vec<_>>(), idx.len(), device)?;
-            let y = Tensor::from_vec(data.labels_u32(idx), idx.len(), device)?;
-            let loss = candle_nn::loss::cross_entropy(&net.logits(&xt, &t)?, &y)?;
-            opt.backward_step(&loss)?;
-            on_step(step, loss.to_dtype(DType::F64)?.to_scalar()?);
+            trainer.resume_at(old.step, old.train_state(dir, device)?.as_ref(), how.seed)?;
         }
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        crate::checkpoint::write_varmap(&dir.join(WEIGHTS_FILE), &varmap)?;
-        let accuracy = accuracy_by_t(&net, &noise, test, eval_ts, 1000, how.seed, device)?;
-        let run =
-            NoisyClassifierRun { config, schedule: schedule.clone(), train: how.clone(), accuracy_by_t: accuracy };
-        let json = serde_json::to_string_pretty(&run).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::atomic::write(&dir.join(INFO_FILE), json.as_bytes())?;
-        Ok((net, run))
-    }
-
-    /// The classifier in `dir` on `device`, with its description.
-    pub fn open(dir: impl AsRef<Path>, device: &Device) -> Result<(NoisyClassifier, NoisyClassifierRun)> {
-        let dir = dir.as_ref();
-        let info: PathBuf = dir.join(INFO_FILE);
-        let text = std::fs::read_to_string(&info).map_err(|e| Error::io(&info, e))?;
-        let run: NoisyClassifierRun = serde_json::from_str(&text).map_err(|e| Error::format(&info, e.to_string()))?;
-        let weights = candle_core::safetensors::load(dir.join(WEIGHTS_FILE), device)
-            .map_err(|e| Error::format(dir.join(WEIGHTS_FILE), e.to_string()))?;
-        let net =
-            NoisyClassifier::new(&run.config, VarBuilder::from_tensors(weights, DType::F32, device)).map_err(|e| {
-                Error::format(dir.join(WEIGHTS_FILE), format!("the weights do not fit the classifier: {e}"))
+        let mut run = NoisyClassifierRun {
+            config,
+            schedule: schedule.clone(),
+            train: how.clone(),
+            accuracy_by_t: Vec::new(),
+            step: trainer.step,
+        };
+        let mut stopped = false;
+        while trainer.step < how.steps && !stopped {
+            let loss = trainer.training_step(&net, &noise, data, how.batch, device).map_err(|e| match e {
+                Error::Diverged { step, quantity, value, lr, kept: None } if run.step > 0 => {
+                    Error::Diverged { step, quantity, value, lr, kept: Some((dir.to_path_buf(), run.step)) }
+                }
+                e => e,
             })?;
+            on_step(trainer.step, loss);
+            stopped = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+            let due = how.checkpoint_every > 0 && trainer.step % how.checkpoint_every == 0;
+            if stopped || due || trainer.step == how.steps {
+                run.step = trainer.step;
+                run.save(dir, &varmap, &trainer.state()?)?;
+            }
+        }
+        if run.step == how.steps && !stopped {
+            run.accuracy_by_t = accuracy_by_t(&net, &noise, test, eval_ts, 1000, how.seed, device)?;
+            run.write_info(dir)?;
+        }
         Ok((net, run))
     }
 }

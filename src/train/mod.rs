@@ -43,6 +43,7 @@ pub mod algorithm1;
 pub mod config;
 pub mod ema;
 pub mod progress;
+pub(crate) mod resume;
 pub mod step;
 pub mod trainer;
 pub mod weighting;

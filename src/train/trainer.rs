@@ -4,24 +4,17 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
-use rand::{Rng as _, SeedableRng as _};
+use rand::Rng as _;
 
 use super::adamw::AdamW;
 use super::ema::Ema;
+use super::resume;
 use super::step::{weighted_loss, NoisedBatch};
 use super::TrainConfig;
 use crate::checkpoint::TrainState;
 use crate::nn::EpsModel;
 use crate::rng::{seeded, Rng};
 use crate::{Error, NoiseSchedule, Result};
-
-/// The [`TrainState`] counter of AdamW's update count.
-const ADAM_UPDATES: &str = "adam_updates";
-/// The [`TrainState`] counter of the generator's key (its 32-byte seed, as hex: a resumed run
-/// without a train state re-seeds it, so it is not always the run's seed).
-const RNG_KEY: &str = "rng_key";
-/// The [`TrainState`] counter of the generator's position (in 32-bit words of its stream).
-const RNG_WORD_POS: &str = "rng_word_pos";
 
 /// What one gradient step saw.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,19 +111,15 @@ impl<M: EpsModel> Trainer<M> {
         }
         self.ema = ema.with_warmup(self.config.ema_warmup).with_updates(step as u64);
         self.step = step;
-        self.rng = seeded(self.config.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.rng = resume::reseeded(self.config.seed, step);
         Ok(())
     }
 
     /// What, besides the weights and the EMA, continues this run exactly: AdamW's moments and
     /// update count, and the generator's position.
     pub fn state(&self) -> TrainState {
-        let counters = [
-            (ADAM_UPDATES.to_string(), self.optimizer.updates().to_string()),
-            (RNG_KEY.to_string(), self.rng.get_seed().iter().map(|b| format!("{b:02x}")).collect()),
-            (RNG_WORD_POS.to_string(), self.rng.get_word_pos().to_string()),
-        ];
-        TrainState { step: self.step as u64, counters: counters.into(), tensors: self.optimizer.moments() }
+        let counters = resume::counters(&self.optimizer, &self.rng);
+        TrainState { step: self.step as u64, counters, tensors: self.optimizer.moments() }
     }
 
     /// Puts back a state from [`Trainer::state`] of the same run at the current step (after
@@ -140,22 +129,7 @@ impl<M: EpsModel> Trainer<M> {
         if state.step != self.step as u64 {
             return Err(invalid!("the train state is of step {}, the trainer is at step {}", state.step, self.step));
         }
-        let counter = |key: &str| -> Result<u128> {
-            match state.counters.get(key).map(|v| v.parse::<u128>()) {
-                Some(Ok(n)) => Ok(n),
-                Some(Err(_)) => Err(invalid!("the train state's {key} is {:?}, not a count", state.counters[key])),
-                None => Err(invalid!("the train state has no {key}")),
-            }
-        };
-        let (updates, word_pos) = (counter(ADAM_UPDATES)?, counter(RNG_WORD_POS)?);
-        let Ok(updates) = usize::try_from(updates) else {
-            return Err(invalid!("the train state's {ADAM_UPDATES} ({updates}) is too large"));
-        };
-        let key = state.counters.get(RNG_KEY).and_then(|hex| parse_key(hex));
-        let Some(key) = key else { return Err(invalid!("the train state has no valid {RNG_KEY} (64 hex digits)")) };
-        self.optimizer.restore(&state.tensors, updates)?;
-        self.rng = Rng::from_seed(key);
-        self.rng.set_word_pos(word_pos);
+        self.rng = resume::restore(state, &state.tensors, &mut self.optimizer)?;
         Ok(())
     }
 
@@ -248,16 +222,4 @@ impl<M: EpsModel> Trainer<M> {
         };
         Ok(labels.iter().map(|&c| if self.rng.random::<f64>() < p { null } else { c }).collect())
     }
-}
-
-/// 32 bytes from 64 hex digits.
-fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    let mut key = [0u8; 32];
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(key)
 }

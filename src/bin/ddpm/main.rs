@@ -114,7 +114,8 @@ enum Command {
     /// the known pixels from q(x_{t-1} | x_0) at every step, the rest from the network).
     Inpaint(inpaint_cmd::InpaintArgs),
     /// Train a classifier of noisy MNIST digits p_phi(y | x_t, t), for `ddpm sample
-    /// --classifier-guidance` (Dhariwal and Nichol 2021); prints its accuracy against t.
+    /// --classifier-guidance` (Dhariwal and Nichol 2021), with checkpoints (Ctrl-C saves one and
+    /// stops; --resume continues); prints its accuracy against t.
     NoisyClassifier(guide_cmd::NoisyClassifierArgs),
     /// Check every equation of the course notes numerically; exit status 1 if any check fails.
     Verify {

@@ -111,17 +111,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     spec.train.validate()?;
     spec.schedule.build()?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: exiting without a last checkpoint");
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
-    })
-    .map_err(|e| ddpm::Error::io("<Ctrl-C handler>", std::io::Error::other(e)))?;
-
+    let stop = stop_on_ctrl_c()?;
     println!("{}", header(&spec, &model, &describe(&device), &out));
     let options = RunOptions {
         resume: args.resume,
@@ -153,6 +143,22 @@ pub fn train(args: TrainArgs) -> Result<()> {
         RunEnd::Interrupted => println!("continue it: ddpm train --data {data} --out {} --resume", out.display()),
     }
     Ok(())
+}
+
+/// A flag that the first Ctrl-C sets (training stops after the current step, with a
+/// checkpoint); a second one exits at once.
+pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting without a last checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| ddpm::Error::io("<Ctrl-C handler>", std::io::Error::other(e)))?;
+    Ok(stop)
 }
 
 fn apply_overrides(spec: &mut RunSpec, args: &TrainArgs, resuming: bool) -> Result<()> {
