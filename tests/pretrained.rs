@@ -71,8 +71,11 @@ fn the_shipped_runs_are_the_current_defaults_and_sample() {
         assert_eq!(run.spec(), &spec, "{which} was trained with other settings than today's default: retrain it");
         assert_eq!(run.model_spec(), &model, "{which}'s network is not today's default: retrain it");
         assert_eq!(run.step(), spec.train.steps as u64, "{which} is not trained to the end");
-        // Only the EMA ships: sampling works without the raw weights or the train state.
+        // Only the EMA ships: sampling works without the raw weights or the train state, and
+        // asking for the raw weights (as resuming does) says why they are missing.
         assert!(run.train_state(&device).unwrap().is_none());
+        let why = run.weights(&device).unwrap_err().to_string();
+        assert!(why.contains("only the EMA weights") && why.contains("not resumed"), "{why}");
         let x = run.sample_with(&SampleConfig::ddim(4).with_seed(3), 2, &device).unwrap();
         assert_eq!(x.dims(), &[2, 1, 28, 28]);
         let values: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();

@@ -113,7 +113,15 @@ fn stale(
 ) -> Result<Option<TensorMap>> {
     let message = match in_place {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            format!("missing: checkpoint.json (step {}) needs it", manifest.step)
+            let ema_only = path.file_name() != Some(std::ffi::OsStr::new(super::EMA_FILE))
+                && path.with_file_name(super::EMA_FILE).is_file();
+            let hint = if ema_only {
+                " (the folder holds only the EMA weights, as a shipped run does: it can be sampled and \
+                 evaluated, not resumed)"
+            } else {
+                ""
+            };
+            format!("missing: checkpoint.json (step {}) needs it{hint}", manifest.step)
         }
         Err(e) => return Err(e),
         Ok(_) if !last => return Ok(None),
