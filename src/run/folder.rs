@@ -38,8 +38,12 @@ impl Run {
     /// the file if the folder holds no checkpoint, or one this ddpm cannot read.
     pub fn open(dir: impl AsRef<Path>) -> Result<Run> {
         let dir = dir.as_ref();
-        Run::open_if_any(dir)?
-            .ok_or_else(|| Error::format(dir.join(META_FILE), "missing: this folder holds no checkpoint"))
+        Run::open_if_any(dir)?.ok_or_else(|| {
+            Error::format(
+                dir.join(META_FILE),
+                "missing: this folder holds no checkpoint (trained runs ship in data/pretrained/: mnist, mnist-cond)",
+            )
+        })
     }
 
     /// As [`Run::open`], None where the folder, or its checkpoint.json, does not exist yet.

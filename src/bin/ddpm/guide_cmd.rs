@@ -200,7 +200,8 @@ fn judge(guide: &impl NoisyClassify, x: &Tensor, class: u32, device: &candle_cor
     let own: f32 = p.narrow(1, class as usize, 1)?.mean_all()?.to_scalar()?;
     let data = ddpm::data::default_data_dir()?.join("mnist");
     let (train, test) = (Mnist::load(&data, Split::Train)?, Mnist::load(&data, Split::Test)?);
-    let (judge, _) = ddpm::eval::Classifier::load_or_train(&ddpm::data::Pretrained::Classifier.path()?, &train, &test, device)?;
+    let (judge, _) =
+        ddpm::eval::Classifier::load_or_train(&ddpm::data::Pretrained::Classifier.path()?, &train, &test, device)?;
     let share = ddpm::eval::classified_as(&judge, x, &vec![class; n])?;
     println!(
         "the guide's own mean p({class} | x_0): {:.1} %; ddpm eval's classifier calls {class}: {share}",
