@@ -118,23 +118,21 @@ def main():
     env["EVCXR_CONFIG_DIR"] = os.path.join(ROOT, "scripts", "evcxr")
     env["PATH"] = cargo_bin() + os.pathsep + env.get("PATH", "")
     # candle's element-wise operations on the calling thread, as the ddpm binary does
-    # (src/bin/ddpm/threads.rs), unless the user chose otherwise: notebook 08's training
-    # ran 300 steps in 130 s with it against 144 s without (2 cores, 2026-12-05).
+    # (src/bin/ddpm/threads.rs), unless the user chose otherwise. What each setting here did
+    # to training in a notebook is measured in docs/results.md; docs/kernel.md explains them.
     env.setdefault("CANDLE_NUM_THREADS", "1")
     # The kernel has the C library's allocator (the binary has mimalloc, told to keep what it
     # frees: src/bin/ddpm/alloc.rs). By default glibc maps every buffer above its mmap threshold
     # afresh and gives it back on free, so each step's buffers cost page faults and zeroing.
     # Keep buffers up to 32 MiB (the largest threshold glibc accepts) on the heap and the heap
-    # untrimmed below 1 GiB: 300 steps of the default MNIST run in 115 s instead of 130 s
-    # (2.61 against 2.31 steps/s, 2 cores, 2026-12-05).
+    # untrimmed below 1 GiB.
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
     env.setdefault("MALLOC_TRIM_THRESHOLD_", str(1 << 30))
     # evcxr builds in cargo's dev profile: with debug assertions and overflow checks in every
-    # crate (candle, gemm, rayon, ddpm), which halved the speed of training in the kernel. Build
-    # like `cargo build --release` in those two respects (the crate's own checks are assert!s
-    # and stay): 300 steps of the default MNIST run in 57 s instead of 115 s (5.25 against 2.61
-    # steps/s, 2 cores, 2026-12-05; the ddpm binary: 5.45). Set either to true to get them back
-    # (the kernel's cache then recompiles once, a few minutes).
+    # crate (candle, gemm, rayon, ddpm), which made training in the kernel much slower than the
+    # binary. Build like `cargo build --release` in those two respects (the crate's own checks
+    # are assert!s and stay). Set either to true to get them back (the kernel's cache then
+    # recompiles once).
     env.setdefault("CARGO_PROFILE_DEV_DEBUG_ASSERTIONS", "false")
     env.setdefault("CARGO_PROFILE_DEV_OVERFLOW_CHECKS", "false")
     # On start, evcxr_jupyter "updates" the kernel spec it finds in JUPYTER_PATH (or the

@@ -98,8 +98,7 @@ impl RunSpec {
     ///   hour on two CPU cores, with room for a slower machine; many small steps beat fewer large
     ///   ones at the same cost, and the cosine decay beats a constant rate. The measurements
     ///   behind these choices (time, loss, the share of samples `ddpm eval` recognises, Fréchet
-    ///   distance) are in the README (training, sampling and evaluating on the command line) and
-    ///   docs/judge.md.
+    ///   distance) are in docs/training.md, docs/results.md and docs/judge.md.
     /// - toy data: the MLP ([`MlpConfig::default`]), 3000 steps of batch 256 at lr 1e-3,
     ///   EMA 0.995, linear schedule T = 1000 (seconds).
     ///

@@ -29,9 +29,11 @@ use ddpm::{figures, verify, Error, NoiseSchedule, Result};
 /// Denoising Diffusion Probabilistic Models (Ho et al. 2020), computed and checked.
 ///
 /// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, train a
-/// DDPM on MNIST or toy data (Algorithm 1), draw samples from it (Algorithm 2 or DDIM), evaluate
-/// it (bits/dim and a classifier's verdict), and check every equation of the notes numerically.
-/// The notebooks in notebooks/ explain each one.
+/// DDPM on MNIST or toy data (Algorithm 1), draw samples from it (Algorithm 2 or DDIM, with
+/// classifier-free guidance or with classifier guidance by a classifier of noisy digits, which
+/// noisy-classifier trains), evaluate it (bits/dim and a classifier's verdict), complete hidden
+/// parts of digits with it (inpaint), and check every equation of the notes numerically. A
+/// trained run ships in data/pretrained/mnist. The notebooks in notebooks/ explain each one.
 ///
 /// Exit status: 0 on success, 1 when a command fails while it runs (a file missing or damaged,
 /// a computation that fails, a check of `verify` that fails), 2 for a usage error (an unknown
