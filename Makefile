@@ -8,6 +8,7 @@
 #   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
 #   make judge-torch NPY=s.npy  a second opinion on generated digits from an independent PyTorch CNN
 #   make pretrained  train the networks shipped in data/pretrained/ again (over an hour; ONLY=mnist-cond for one)
+#   make check-lab  run notebooks 01 and 09 in a headless JupyterLab, move the slider, watch the animation (node, Chromium)
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
 # project: .venv/ (Jupyter, and the Rust kernel's registration) and target/evcxr/
@@ -38,10 +39,10 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The networks shipped in data/pretrained/, trained again by the project's own code (scripts/pretrained.sh).
 ONLY ?=
 
-.PHONY: pretrained help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda clean-evcxr
+.PHONY: pretrained help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda check-lab clean-evcxr
 
 help:
-	@sed -n '3,11p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
+	@sed -n '3,12p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
 
 setup: setup-rust setup-crates setup-evcxr setup-python setup-kernel
 
@@ -123,6 +124,12 @@ judge-torch: $(TORCH_STAMP)
 # PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).
 check-cuda:
 	bash $(CURDIR)/scripts/check_cuda.sh
+
+# The slider and the animation in a real JupyterLab (scripts/browser/check_lab.sh): screenshots in
+# target/lab-check/. Not part of test: it needs node and Chromium. NB=... for other notebooks.
+NB ?= $(NOTEBOOKS)/01_forward_process.ipynb $(NOTEBOOKS)/09_sampling.ipynb
+check-lab:
+	VENV=$(VENV) bash $(CURDIR)/scripts/browser/check_lab.sh $(CURDIR)/target/lab-check $(NB)
 
 pretrained:
 	bash $(CURDIR)/scripts/pretrained.sh $(ONLY)

@@ -24,7 +24,9 @@ fn files_under(root: &Path, dir: &Path, found: &mut Vec<String>) {
             files_under(root, &path, found);
         } else {
             let rel = path.strip_prefix(root).unwrap();
-            found.push(rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"));
+            found.push(
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"),
+            );
         }
     }
 }
