@@ -87,13 +87,14 @@ pub fn e14(seed: u64) -> Result<Vec<Check>> {
         .collect::<Result<_>>()?;
     let (mean, var) = mean_var(&bounds);
     Ok(vec![
-        Check::close("E14", "exact model: |bound - (-ln q(x_0))|, max over 5 paths", worst, 0.0, 1e-9),
+        Check::close("E14", "exact model: |bound - (-ln q(x_0))|, max over 5 paths", worst, 0.0, 1e-9).exact(),
         Check::at_least(
             "E14",
             "DDPM model: bound (MC mean) + 5 SE >= its exact -ln p_theta(x_0)",
             mean + DEFAULT_SIGMAS * (var / n as f64).sqrt(),
             model_nll,
-        ),
+        )
+        .n_derived(DEFAULT_SIGMAS),
     ])
 }
 
@@ -107,13 +108,16 @@ pub fn e15() -> Result<Vec<Check>> {
             .map(|&x| normal_pdf(x, m1, s1 * s1) * (normal_log_pdf(x, m1, s1 * s1) - normal_log_pdf(x, m2, s2 * s2)))
             .collect();
         let closed = normal_kl(m1, (s1 * s1).ln(), m2, (s2 * s2).ln());
-        checks.push(Check::close(
-            "E15",
-            &format!("KL(N({m1},{s1}^2) || N({m2},{s2}^2)): closed form vs integral"),
-            closed,
-            trapezoid(&grid, &integrand),
-            1e-8,
-        ));
+        checks.push(
+            Check::close(
+                "E15",
+                &format!("KL(N({m1},{s1}^2) || N({m2},{s2}^2)): closed form vs integral"),
+                closed,
+                trapezoid(&grid, &integrand),
+                1e-8,
+            )
+            .exact(),
+        );
     }
     Ok(checks)
 }
@@ -143,7 +147,8 @@ pub fn e16(seed: u64) -> Result<Vec<Check>> {
         mt,
         md,
         DEFAULT_SIGMAS * se,
-    )])
+    )
+    .n_derived(DEFAULT_SIGMAS)])
 }
 
 /// E17: L_{t-1} - C in the mean form equals the weighted eps form, for any eps_theta.
@@ -167,18 +172,21 @@ pub fn e17(seed: u64) -> Result<Vec<Check>> {
     let weights: Vec<f64> = (1..=s.steps()).map(|t| eps_weight(&s, t, s.beta(t))).collect::<Result<_>>()?;
     let (w_min, w_max) = weights.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &w| (lo.min(w), hi.max(w)));
     Ok(vec![
-        Check::close("E17", "mean form vs eps form of L_{t-1}, max relative difference", worst, 0.0, 1e-10),
-        Check::holds("E17", "linear, sigma^2 = beta: the eps weight is largest at t = 1", weights[0] == w_max),
-        Check::at_least("E17", "linear, sigma^2 = beta: largest / smallest eps weight", w_max / w_min, 10.0),
+        Check::close("E17", "mean form vs eps form of L_{t-1}, max relative difference", worst, 0.0, 1e-10).exact(),
+        Check::holds("E17", "linear, sigma^2 = beta: the eps weight is largest at t = 1", weights[0] == w_max).exact(),
+        Check::at_least("E17", "linear, sigma^2 = beta: largest / smallest eps weight", w_max / w_min, 10.0)
+            .guard("linear schedule, T = 1000: an order of magnitude"),
         // lambda_1 = beta_1 / (2 alpha_1 beta_1) = 1 / (2 (1 - 1e-4)): the first step weighs most.
-        Check::rel_close("E17", "linear, sigma^2 = beta: weight at t = 1", weights[0], 0.5 / (1.0 - 1e-4), 1e-12),
+        Check::rel_close("E17", "linear, sigma^2 = beta: weight at t = 1", weights[0], 0.5 / (1.0 - 1e-4), 1e-12)
+            .exact(),
         Check::close(
             "E17",
             "gaussian_kl of equal Gaussians is 0",
             gaussian_kl(&Array1::from(vec![0.1]), 0.5, &Array1::from(vec![0.1]), 0.5)?,
             0.0,
             1e-15,
-        ),
+        )
+        .exact(),
     ])
 }
 
@@ -193,5 +201,6 @@ pub fn e18(n: usize, seed: u64) -> Result<Vec<Check>> {
         l,
         1.0,
         DEFAULT_SIGMAS * (2.0 / n as f64).sqrt(),
-    )])
+    )
+    .n_derived(DEFAULT_SIGMAS)])
 }

@@ -13,11 +13,13 @@ pub fn e6() -> Result<Vec<Check>> {
     // numpy: np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))[-1] = 4.035829765375676e-05,
     // and [499] = 0.07858724288177824.
     Ok(vec![
-        Check::close("E6", "linear: beta_1", s.beta(1), 1e-4, 0.0),
-        Check::close("E6", "linear: beta_T", s.beta(1000), 0.02, 0.0),
-        Check::close("E6", "linear: alpha_bar_T (4 significant digits)", s.alpha_bar(1000), 4.0358e-5, 0.5e-9),
-        Check::rel_close("E6", "linear: alpha_bar_T vs numpy cumprod", s.alpha_bar(1000), 4.035829765375676e-05, 1e-12),
-        Check::rel_close("E6", "linear: alpha_bar_500 vs numpy cumprod", s.alpha_bar(500), 0.07858724288177824, 1e-12),
+        Check::close("E6", "linear: beta_1", s.beta(1), 1e-4, 0.0).exact(),
+        Check::close("E6", "linear: beta_T", s.beta(1000), 0.02, 0.0).exact(),
+        Check::close("E6", "linear: alpha_bar_T (4 significant digits)", s.alpha_bar(1000), 4.0358e-5, 0.5e-9).exact(),
+        Check::rel_close("E6", "linear: alpha_bar_T vs numpy cumprod", s.alpha_bar(1000), 4.035829765375676e-05, 1e-12)
+            .exact(),
+        Check::rel_close("E6", "linear: alpha_bar_500 vs numpy cumprod", s.alpha_bar(500), 0.07858724288177824, 1e-12)
+            .exact(),
     ])
 }
 
@@ -30,13 +32,13 @@ pub fn e7() -> Result<Vec<Check>> {
     let worst = (1..=990).map(|t| (cos.alpha_bar(t) - f(t as f64) / f(0.0)).abs()).fold(0.0, f64::max);
     let (frac_lin, frac_cos) = (lin.fraction_below(NOISE_THRESHOLD), cos.fraction_below(NOISE_THRESHOLD));
     Ok(vec![
-        Check::close("E7", "cosine: last beta clipped to 0.999", cos.beta(1000), 0.999, 0.0),
-        Check::close("E7", "cosine: alpha_bar_t - f(t)/f(0), max over t <= 990", worst, 0.0, 1e-12),
+        Check::close("E7", "cosine: last beta clipped to 0.999", cos.beta(1000), 0.999, 0.0).exact(),
+        Check::close("E7", "cosine: alpha_bar_t - f(t)/f(0), max over t <= 990", worst, 0.0, 1e-12).exact(),
         // numpy with the formula above: cumprod at t = 500 is 0.4938435904406382.
-        Check::rel_close("E7", "cosine: alpha_bar_500 vs numpy", cos.alpha_bar(500), 0.4938435904406382, 1e-12),
+        Check::rel_close("E7", "cosine: alpha_bar_500 vs numpy", cos.alpha_bar(500), 0.4938435904406382, 1e-12).exact(),
         // numpy: np.mean(np.sqrt(alpha_bar) < 0.1) is 0.327 for linear and 0.065 for cosine (T = 1000).
-        Check::close("E7", "linear: fraction of steps with sqrt(alpha_bar) < 0.1", frac_lin, 0.327, 0.0005),
-        Check::close("E7", "cosine: fraction of steps with sqrt(alpha_bar) < 0.1", frac_cos, 0.065, 0.0005),
-        Check::holds("E7", "linear spends more steps near pure noise than cosine", frac_lin > 2.0 * frac_cos),
+        Check::close("E7", "linear: fraction of steps with sqrt(alpha_bar) < 0.1", frac_lin, 0.327, 0.0005).exact(),
+        Check::close("E7", "cosine: fraction of steps with sqrt(alpha_bar) < 0.1", frac_cos, 0.065, 0.0005).exact(),
+        Check::holds("E7", "linear spends more steps near pure noise than cosine", frac_lin > 2.0 * frac_cos).exact(),
     ])
 }
