@@ -6,7 +6,7 @@ use rand::Rng as _;
 use crate::posterior::{Parameterisation, ReverseVar};
 use crate::rng::{normal_vec, seeded};
 use crate::sample::{p_sample_loop, MeanScale};
-use crate::stats::{ks_critical, ks_one_sample, normal_cdf, Check};
+use crate::stats::{ks_critical, ks_one_sample, normal_cdf, Basis, Check};
 use crate::{NoiseSchedule, Result};
 
 use super::reverse::bimodal;
@@ -54,7 +54,8 @@ pub fn erratum1(seed: u64) -> Result<Vec<Check>> {
         "Algorithm 2 with 1/alpha_t: KS D against the data, above its critical value",
         ks.d,
         ks_critical(ks.n_eff, KS_ALPHA),
-    )])
+    )
+    .with_basis(Basis::NDerived(format!("KS, alpha = {KS_ALPHA}")))])
 }
 
 /// E21: eps, x_0, v and the posterior mean convert into each other exactly, at every t.
@@ -74,7 +75,9 @@ pub fn e21(seed: u64) -> Result<Vec<Check>> {
             }
         }
     }
-    Ok(vec![Check::close("E21", "eps -> x0 / v / mean -> eps round trips, max |diff| over all t", worst, 0.0, 1e-9)])
+    Ok(vec![
+        Check::close("E21", "eps -> x0 / v / mean -> eps round trips, max |diff| over all t", worst, 0.0, 1e-9).exact()
+    ])
 }
 
 /// Erratum 4 of note 000 ("predicting x_0 won't work"): the optimal x_0-predictor E[x_0 | x_t]
