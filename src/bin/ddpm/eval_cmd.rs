@@ -102,10 +102,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 
     // (b) The classifier.
     let started = std::time::Instant::now();
-    let judge_dir = match &args.classifier {
-        Some(dir) => dir.clone(),
-        None => Pretrained::Classifier.path()?,
-    };
+    let judge_dir = args.classifier.clone().map_or_else(|| Pretrained::Classifier.path(), Ok)?;
     let (classifier, info) = Classifier::load_or_train(&judge_dir, &train, &test, &device)?;
     println!(
         "classifier ({}, recipe {}, {} epochs; ready in {:.0} s): test accuracy {:.2} %",

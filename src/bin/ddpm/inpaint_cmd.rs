@@ -135,10 +135,7 @@ pub fn inpaint_digits(args: InpaintArgs) -> Result<()> {
     write_picture(&args, &x0, &known, &x)?;
     if args.judge {
         let train = Mnist::load(data_dir.join("mnist"), Split::Train)?;
-        let judge_dir = match &args.classifier {
-            Some(dir) => dir.clone(),
-            None => Pretrained::Classifier.path()?,
-        };
+        let judge_dir = args.classifier.clone().map_or_else(|| Pretrained::Classifier.path(), Ok)?;
         let (classifier, _) = Classifier::load_or_train(&judge_dir, &train, &test, &device)?;
         let labels = test.labels_u32(&indices);
         let completed: Share = classified_as(&classifier, &x, &labels)?;
