@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use ddpm::data::{Mnist, Pretrained, Split};
-use ddpm::guidance::{NoisyClassifierRun, NoisyClassify};
+use ddpm::guidance::NoisyClassifierRun;
 use ddpm::run::{DataSpec, Run, RunSpec};
 use ddpm::sample::SampleConfig;
 use sha2::{Digest, Sha256};
@@ -106,14 +106,25 @@ fn the_shipped_classifiers_open_and_recognise_clean_test_digits() {
     let (noisy, run) = NoisyClassifierRun::open(Pretrained::NoisyClassifier.dir().unwrap(), &device).unwrap();
     let mnist = Run::open(Pretrained::Mnist.dir().unwrap()).unwrap();
     assert_eq!(run.schedule, mnist.spec().schedule, "the noisy classifier was trained under another schedule");
-    let t = Tensor::full(1u32, idx.len(), &device).unwrap();
-    let logits: Vec<Vec<f32>> = noisy.logits(&x0, &t).unwrap().to_vec2().unwrap();
-    let hits = logits
-        .iter()
-        .zip(&labels)
-        .filter(|(row, &y)| ddpm::eval::argmax(&row.iter().map(|&v| v as f64).collect::<Vec<_>>()) == y as usize)
-        .count();
-    // Its recorded accuracy at t = 1 is near 0.9 on 1000 digits; chance is 0.1. At 200 digits one
-    // standard error at p = 0.9 is 2.1 %, so 0.75 is seven below.
-    assert!(hits as f64 / 200.0 > 0.75, "the noisy classifier gets {hits} of 200 at t = 1");
+    let schedule = mnist.spec().schedule.build().unwrap();
+    let accuracy = ddpm::guidance::accuracy_by_t(&noisy, &schedule, &test, &[1], 200, 0, &device).unwrap()[0].1;
+    assert!(accuracy > 0.75, "the noisy classifier gets {accuracy} of 200 at t = 1");
+}
+
+#[test]
+fn shipped_or_trained_opens_the_shipped_run_or_trains_the_same_recipe() {
+    let device = Device::Cpu;
+    let shipped = Run::shipped_or_trained(Pretrained::Mnist, None, None, &device).unwrap();
+    assert_eq!(shipped.dir(), Pretrained::Mnist.dir().unwrap());
+    let why = Run::shipped_or_trained(Pretrained::Classifier, None, None, &device).unwrap_err().to_string();
+    assert!(why.contains("not a diffusion run"), "{why}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let trained = Run::shipped_or_trained(Pretrained::MnistCond, Some(dir.path()), Some(2), &device).unwrap();
+    assert_eq!(trained.step(), 2);
+    let shipped_cond = Run::open(Pretrained::MnistCond.dir().unwrap()).unwrap();
+    assert_eq!(trained.model_spec(), shipped_cond.model_spec(), "not the shipped class-conditional network");
+    // A finished run is only opened, not trained again: still two rows of loss.
+    let again = Run::shipped_or_trained(Pretrained::MnistCond, Some(dir.path()), Some(2), &device).unwrap();
+    assert_eq!((again.step(), again.loss_history().unwrap().len()), (2, 2));
 }

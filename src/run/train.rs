@@ -25,7 +25,7 @@ use super::lock::lock;
 use super::model::Model;
 use super::spec::{DataSpec, ModelSpec, RunSpec};
 use crate::checkpoint::{self, Checkpoint};
-use crate::data::{Mnist, Split};
+use crate::data::{Mnist, Pretrained, Split};
 use crate::nn::EpsModel;
 use crate::train::{Control, DataSource, Ema, ProgressStyle, Trainer};
 use crate::{Error, Result};
@@ -203,6 +203,29 @@ impl Run {
         }
         let options = RunOptions { resume: true, progress, ..Default::default() };
         Ok(Run::train(dir, spec, model, device, &options)?.run)
+    }
+
+    /// The MNIST run `which` ships in data/pretrained/ ([`Pretrained::Mnist`] or
+    /// [`Pretrained::MnistCond`]), or, with `train_into`, the same default recipe
+    /// ([`RunSpec::default_for`]) trained there first by [`Run::ensure_trained`] (cut to
+    /// `quick_steps` steps when given): what the notebooks' `train_now` knob chooses between.
+    pub fn shipped_or_trained(
+        which: Pretrained,
+        train_into: Option<&Path>,
+        quick_steps: Option<usize>,
+        device: &Device,
+    ) -> Result<Run> {
+        let class_conditional = match which {
+            Pretrained::Mnist => false,
+            Pretrained::MnistCond => true,
+            other => return Err(invalid!("{other} is a classifier, not a diffusion run")),
+        };
+        let Some(dir) = train_into else { return Run::open(which.dir()?) };
+        let (mut spec, model) = RunSpec::default_for(DataSpec::Mnist, class_conditional)?;
+        if let Some(steps) = quick_steps {
+            spec = spec.shortened(steps);
+        }
+        Run::ensure_trained(dir, &spec, &model, device, ProgressStyle::Lines(100))
     }
 }
 
