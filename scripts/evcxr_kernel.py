@@ -26,7 +26,9 @@ Environment read here:
 - DDPM_EVCXR_WAIT: seconds to wait for slot 0 before taking another (default 3;
   the notebook runner sets more, as it starts kernels one after another).
 It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there), and
-CANDLE_NUM_THREADS=1 unless it is set (as the ddpm binary does).
+CANDLE_NUM_THREADS=1 unless it is set (as the ddpm binary does), and writes
+<home>/.cargo/config.toml, which keeps the dependencies at opt-level 2 while the
+cells compile at evcxr.toml's level.
 """
 
 import errno
@@ -98,6 +100,33 @@ def seed_slot(slot, home):
         print("evcxr_kernel: could not seed %s from slot-0: %s" % (slot, e), file=sys.stderr)
 
 
+# Read by cargo for every build under the slots' folder (an ancestor of each slot's crate).
+CARGO_CONFIG = """\
+# Written by scripts/evcxr_kernel.py at every kernel start; edits here are overwritten.
+# evcxr compiles the cells at the opt_level of scripts/evcxr/evcxr.toml; the dependencies
+# (ddpm, candle, ...) do the heavy work and stay at level 2 whatever that is.
+[profile.dev.package."*"]
+opt-level = 2
+"""
+
+
+def write_cargo_config(home):
+    """Write <home>/.cargo/config.toml (CARGO_CONFIG) unless it already says exactly that."""
+    folder = os.path.join(home, ".cargo")
+    path = os.path.join(folder, "config.toml")
+    try:
+        with open(path) as f:
+            if f.read() == CARGO_CONFIG:
+                return
+    except OSError:
+        pass
+    os.makedirs(folder, exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(CARGO_CONFIG)
+    os.replace(tmp, path)
+
+
 def main():
     home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
     os.makedirs(home, exist_ok=True)
@@ -112,6 +141,8 @@ def main():
             os.remove(so)
         except OSError:
             pass
+
+    write_cargo_config(home)
 
     env = os.environ
     env["EVCXR_TMPDIR"] = slot
