@@ -8,6 +8,7 @@
 #   make check-cuda  compile the GPU path (feature cuda) with the CUDA compiler from PyPI, no GPU needed
 #   make judge-torch NPY=s.npy  a second opinion on generated digits from an independent PyTorch CNN
 #   make pretrained  train the networks shipped in data/pretrained/ again (over an hour; ONLY=mnist-cond for one)
+#   make check-dispatch  the exact-bit tests on this processor and emulated without AVX-512 (qemu-user)
 #   make check-lab  run notebooks 01 and 09 in a headless JupyterLab, move the slider, watch the animation (node, Chromium)
 #
 # Needs only Rust (rustup) and Python 3 with venv. Everything else goes into the
@@ -39,7 +40,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The networks shipped in data/pretrained/, trained again by the project's own code (scripts/pretrained.sh).
 ONLY ?=
 
-.PHONY: pretrained help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda check-lab clean-evcxr
+.PHONY: check-dispatch pretrained help setup setup-rust setup-crates setup-evcxr setup-python setup-kernel test test-notebooks lab book bench bench-torch judge-torch check-cuda check-lab clean-evcxr
 
 help:
 	@sed -n '3,12p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# *//'
@@ -124,6 +125,11 @@ judge-torch: $(TORCH_STAMP)
 # PyPI in target/cuda-venv; no GPU or CUDA install needed. Long on 2 cores: see README (GPU).
 check-cuda:
 	bash $(CURDIR)/scripts/check_cuda.sh
+
+# The matrix products' kernels are chosen at run time: the exact-bit tests on this processor and
+# under QEMU as a processor without AVX-512 (scripts/check_dispatch.sh; needs qemu-user).
+check-dispatch:
+	bash $(CURDIR)/scripts/check_dispatch.sh
 
 # The slider and the animation in a real JupyterLab (scripts/browser/check_lab.sh): screenshots in
 # target/lab-check/. Not part of test: it needs node and Chromium. NB=... for other notebooks.

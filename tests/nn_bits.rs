@@ -1,13 +1,17 @@
 //! The exact bits of the networks' arithmetic on the CPU: a guard that reorganising the layers and
 //! the CPU engine behind them (src/nn) changes no floating-point operation.
 //!
-//! The expected digests were printed by this test run on the layout in which the CPU kernels sat
-//! beside the layers (src/nn/conv_op.rs, kernels.rs, ...), before they moved under src/nn/cpu/:
-//! the numbers of the layout every earlier training run used. Training and sampling must repeat
+//! The expected digests were printed by this test run: those of AVX2/FMA kernels on the layout in
+//! which the CPU kernels sat beside the layers (src/nn/conv_op.rs, kernels.rs, ...), before they
+//! moved under src/nn/cpu/, the numbers every earlier training run used; those of AVX-512 kernels
+//! when gemm's `x86-v4` feature was turned on (a different order of the products' sums, so other
+//! last bits). Which set applies is decided at run time, as gemm decides its kernel. Training and sampling must repeat
 //! bit for bit (a run's loss.csv is compared step for step), so a change of one ulp anywhere in a
 //! forward or backward pass fails here.
 
 mod common;
+
+use common::Kernels;
 
 use ddpm::candle_core::backprop::GradStore;
 use ddpm::candle_core::{Device, Tensor, Var};
@@ -97,6 +101,31 @@ fn adaptive() -> UNetConfig {
     }
 }
 
+/// The U-Net with the time embedding added, on AVX2/FMA kernels: output, dL/d conv_in.weight,
+/// every gradient.
+const FMA_ADDED: [&str; 3] = [
+    "40c880ed6763cecf2bf4b901fbf74c68dc2d3b6f483460cc444142aa2afae03f",
+    "7f79be97920d80a75929a5fed15c6ea22c04891b2268a7b9e77ad8220e4cb548",
+    "9951e29de6e5d4d1b7bff15b974b53733f9a11bdb446024b29c8f42e1e041df2",
+];
+/// The U-Net with adaptive group norm, on AVX2/FMA kernels.
+const FMA_ADA: [&str; 3] = [
+    "ebadc80f58aa9781f2dec1545376a6b31a70b1d247c32b1e83ebaf1615c979c9",
+    "4d78f00a43704ac3813e0aa3345faedf3fa1b910bf60c48e0476fe1bcf3e5f3d",
+    "1ddd54d3cd8dd68fb59820bac226f127065ce5b964a2aaebba8f7df698050e23",
+];
+/// The same two on AVX-512 kernels.
+const AVX512_ADDED: [&str; 3] = [
+    "408a5f73cd8dc9df98059a80aa8a329ba3ebb5d95534d3d171d2290c7723d388",
+    "72bcca8f456ffaf5f4a0652ab503921377ee2f4202d46e6f601cbcd2da99b708",
+    "18d360e777f6a359c45621ba86358b68ab0b9cbd5075fc2db43894ed0752527c",
+];
+const AVX512_ADA: [&str; 3] = [
+    "2272df027a6196d7b6509e53fa73fd868ee01833383a206e16269131c4b84579",
+    "ccf3bfcbe19f668ed4133f545c445dd6e617345376515c12ba798c1990e998bc",
+    "df1f0f293eb9fa0d6761787d95778dfb67ac2aa416fed727b6746eed8a5bcf20",
+];
+
 fn check(label: &str, got: (String, String, String), expected: [&str; 3]) {
     assert_eq!(got.0, expected[0], "{label}: the output's bits changed");
     assert_eq!(got.1, expected[1], "{label}: the gradient of conv_in.weight changed");
@@ -105,30 +134,20 @@ fn check(label: &str, got: (String, String, String), expected: [&str; 3]) {
 
 #[test]
 fn unet_forward_and_backward_bits_are_unchanged() {
-    if !common::arithmetic_of_the_pins() {
-        return;
-    }
+    let Some(kernels) = common::kernels_of_the_pins() else { return };
     let (added, ada) = (unet_digests(&added_embedding()), unet_digests(&adaptive()));
     println!("added embedding: {added:#?}\nadaptive norm: {ada:#?}");
-    let added_expected = [
-        "40c880ed6763cecf2bf4b901fbf74c68dc2d3b6f483460cc444142aa2afae03f",
-        "7f79be97920d80a75929a5fed15c6ea22c04891b2268a7b9e77ad8220e4cb548",
-        "9951e29de6e5d4d1b7bff15b974b53733f9a11bdb446024b29c8f42e1e041df2",
-    ];
-    let ada_expected = [
-        "ebadc80f58aa9781f2dec1545376a6b31a70b1d247c32b1e83ebaf1615c979c9",
-        "4d78f00a43704ac3813e0aa3345faedf3fa1b910bf60c48e0476fe1bcf3e5f3d",
-        "1ddd54d3cd8dd68fb59820bac226f127065ce5b964a2aaebba8f7df698050e23",
-    ];
+    let (added_expected, ada_expected) = match kernels {
+        Kernels::Fma => (FMA_ADDED, FMA_ADA),
+        Kernels::Avx512 => (AVX512_ADDED, AVX512_ADA),
+    };
     check("added embedding", added, added_expected);
     check("adaptive norm", ada, ada_expected);
 }
 
 #[test]
 fn mlp_forward_and_backward_bits_are_unchanged() {
-    if !common::arithmetic_of_the_pins() {
-        return;
-    }
+    let Some(kernels) = common::kernels_of_the_pins() else { return };
     let mut rng = seeded(SEED);
     let cfg = MlpConfig::default();
     let (model, mut varmap) = Mlp::new_seeded(&cfg, &Device::Cpu, SEED).unwrap();
@@ -145,12 +164,16 @@ fn mlp_forward_and_backward_bits_are_unchanged() {
     let grads = loss.backward().unwrap();
     let got = (digest(&out), gradients_digest(&varmap, &grads));
     println!("mlp: [\"{}\", \"{}\"]", got.0, got.1);
-    assert_eq!(
-        got.0, "d6d9a0f08bbdde261bff902f28235793a4a8442a0f2fa2647a9ed18eaac96b86",
-        "the MLP's output bits changed"
-    );
-    assert_eq!(
-        got.1, "9108660f76712b3e4ed4f36023d33dd51a4f388810874432b3a8d5d8bb0f2ab7",
-        "some MLP parameter's gradient changed"
-    );
+    let expected = match kernels {
+        Kernels::Fma => [
+            "d6d9a0f08bbdde261bff902f28235793a4a8442a0f2fa2647a9ed18eaac96b86",
+            "9108660f76712b3e4ed4f36023d33dd51a4f388810874432b3a8d5d8bb0f2ab7",
+        ],
+        Kernels::Avx512 => [
+            "2df5daf92c0e20cb6cb0db2d50b711e110fd9f1c77ed78e816abe994c1922f90",
+            "32674a9fc0da25ef84a73d5eb7fc285ae604f5fe87d4c1a15f646e486ba620f6",
+        ],
+    };
+    assert_eq!(got.0, expected[0], "the MLP's output bits changed");
+    assert_eq!(got.1, expected[1], "some MLP parameter's gradient changed");
 }
