@@ -13,16 +13,14 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
+use super::fit::fit;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::Mnist;
 use crate::nn::init::linear;
 use crate::nn::{seeded_var_builder, Conv};
-use crate::rng::seeded;
-use crate::train::TrainConfig;
 use crate::Result;
 
 /// One row of f64 per image.
@@ -114,28 +112,12 @@ impl Classifier {
         seed: u64,
         device: &Device,
     ) -> Result<(Self, VarMap)> {
-        if epochs == 0 || batch_size == 0 {
-            return Err(invalid!("epochs and batch_size must be at least 1, got {epochs} and {batch_size}"));
-        }
         let varmap = VarMap::new();
         let model = Self::new(seeded_var_builder(&varmap, seed, device))?;
-        let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: LR, weight_decay: 0.0, ..Default::default() })?;
-        let mut rng = seeded(seed);
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        // The learning-rate schedule of Algorithm 1's runs, with no warm-up: a half cosine to 0.
-        let total = epochs * train.len().div_ceil(batch_size);
-        let schedule = TrainConfig { lr: LR, warmup_steps: 0, lr_decay_end: Some(total), ..TrainConfig::default() };
-        let mut step = 0;
-        for _ in 0..epochs {
-            order.shuffle(&mut rng);
-            for idx in order.chunks(batch_size) {
-                opt.set_learning_rate(schedule.lr_at(step));
-                step += 1;
-                let (x, y) = with_noise(batch(train, idx, device)?, &mut rng)?;
-                let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
-                opt.backward_step(&loss)?;
-            }
-        }
+        fit(&varmap, train.len(), epochs, batch_size, LR, seed, |idx, rng| {
+            let (x, y) = with_noise(batch(train, idx, device)?, rng)?;
+            Ok(candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?)
+        })?;
         Ok((model, varmap))
     }
 
@@ -221,12 +203,12 @@ fn with_noise((x, y): (Tensor, Tensor), rng: &mut crate::rng::Rng) -> Result<(Te
 }
 
 /// Images (B, 1, 28, 28) in [-1, 1] and labels (B,) u32 for the indices `idx` of `data`.
-fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
+pub(super) fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
     let y = Tensor::from_vec(data.labels_u32(idx), idx.len(), device)?;
     Ok((data.batch_tensor(idx, device)?, y))
 }
 
-fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
+pub(super) fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     let r: Vec<Vec<f32>> = t.to_dtype(DType::F32)?.to_vec2()?;
     Ok(r.into_iter().map(|row| row.into_iter().map(f64::from).collect()).collect())
 }
