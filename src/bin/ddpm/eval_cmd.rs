@@ -126,11 +126,12 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let features_dir = args.features.clone().map_or_else(|| Pretrained::Features.path(), Ok)?;
     let (features, features_info) = FeatureNet::load_or_train(&features_dir, &train, &test, &device)?;
     println!(
-        "feature network ({}, recipe {}, {}, {} epochs; ready in {:.0} s): names the turn of {:.2} % of the test images",
+        "feature network ({}, recipe {}, {}, {} epoch{}; ready in {:.0} s): names the turn of {:.2} % of the test images",
         features_dir.display(),
         features_info.recipe,
         features_info.task,
         features_info.epochs,
+        if features_info.epochs == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
         100.0 * features_info.rotation_accuracy
     );
