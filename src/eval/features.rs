@@ -111,7 +111,13 @@ impl FeatureNet {
     /// (learning rate 2e-3 decayed to 0 along a cosine): every image of a batch is turned a
     /// number of quarter turns drawn uniformly from 0..4 by the generator seeded with `seed`,
     /// and the loss is the cross-entropy of that number.
-    pub fn train(train: &Mnist, epochs: usize, batch_size: usize, seed: u64, device: &Device) -> Result<(Self, VarMap)> {
+    pub fn train(
+        train: &Mnist,
+        epochs: usize,
+        batch_size: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(Self, VarMap)> {
         let varmap = VarMap::new();
         let model = Self::new(seeded_var_builder(&varmap, seed, device))?;
         fit(&varmap, train.len(), epochs, batch_size, LR, seed, |idx, rng| {

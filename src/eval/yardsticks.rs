@@ -91,10 +91,8 @@ pub struct Yardsticks {
 impl Yardsticks {
     /// Every [`Yardstick`] with `n` images (see [`Yardstick::images`]).
     pub fn new(train: &Mnist, test: &Mnist, n: usize, seed: u64, device: &Device) -> Result<Self> {
-        let sets = Yardstick::ALL
-            .iter()
-            .map(|&y| Ok((y, y.images(train, test, n, seed, device)?)))
-            .collect::<Result<_>>()?;
+        let sets =
+            Yardstick::ALL.iter().map(|&y| Ok((y, y.images(train, test, n, seed, device)?))).collect::<Result<_>>()?;
         Ok(Self { sets })
     }
 
@@ -105,7 +103,7 @@ impl Yardsticks {
 
     /// The Fréchet distance of every set to the `reference` features (e.g. of the test set),
     /// in the features of `net`.
-    pub fn distances(&self, net: &impl Featurizer, reference: &[Vec<f64>]) -> Result<Distances> {
+    pub fn distances(&self, net: &dyn Featurizer, reference: &[Vec<f64>]) -> Result<Distances> {
         let rows = self
             .sets
             .iter()

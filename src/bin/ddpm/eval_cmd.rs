@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use ddpm::data::{Mnist, Pretrained, Split};
 use ddpm::device::{describe, select};
-use ddpm::eval::{sample_quality, variational_bound, Classifier, FeatureNet, Featurizer, Yardstick, Yardsticks, CONFIDENT};
+use ddpm::eval::{
+    sample_quality, variational_bound, Classifier, FeatureNet, Featurizer, Yardstick, Yardsticks, CONFIDENT,
+};
 use ddpm::run::{Model, Run};
 use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;

@@ -31,9 +31,10 @@ use ddpm::{figures, verify, Error, NoiseSchedule, Result};
 /// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, train a
 /// DDPM on MNIST or toy data (Algorithm 1), draw samples from it (Algorithm 2 or DDIM, with
 /// classifier-free guidance or with classifier guidance by a classifier of noisy digits, which
-/// noisy-classifier trains), evaluate it (bits/dim and a classifier's verdict), complete hidden
-/// parts of digits with it (inpaint), and check every equation of the notes numerically. A
-/// trained run ships in data/pretrained/mnist. The notebooks in notebooks/ explain each one.
+/// noisy-classifier trains), evaluate it (bits/dim, a classifier's verdict, a Fréchet distance),
+/// complete hidden parts of digits with it (inpaint), and check every equation of the notes
+/// numerically. A trained run ships in data/pretrained/mnist. The notebooks in notebooks/ explain
+/// each one.
 ///
 /// Exit status: 0 on success, 1 when a command fails while it runs (a file missing or damaged,
 /// a computation that fails, a check of `verify` that fails), 2 for a usage error (an unknown
