@@ -17,17 +17,17 @@ use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::fit::fit;
-use crate::checkpoint::{self, Checkpoint};
+use super::saved;
+use super::trunk::Trunk;
 use crate::data::Mnist;
 use crate::nn::init::linear;
-use crate::nn::{seeded_var_builder, Conv};
+use crate::nn::seeded_var_builder;
 use crate::Result;
 
 /// One row of f64 per image.
 pub type Rows = Vec<Vec<f64>>;
 
-/// Width of the penultimate layer: the features of the Fréchet distance.
-pub const FEATURES: usize = 128;
+pub use super::trunk::FEATURES;
 /// The label of the "no digit" class (noise), after the digits 0-9.
 pub const NO_DIGIT: usize = 10;
 /// The version of the architecture and training recipe. 1: average pooling, 5 epochs at a
@@ -40,14 +40,12 @@ const LR: f64 = 2e-3;
 /// Epochs of the cached classifier.
 const EPOCHS: usize = 8;
 
-/// conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
-/// linear 1568 -> 128, ReLU (the features); linear 128 -> 11 (the logits: digits 0-9 and
-/// "no digit"). 208 683 parameters.
+/// The [`Trunk`] (conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
+/// linear 1568 -> 128, ReLU: the features), then linear 128 -> 11 (the logits: digits 0-9 and
+/// "no digit"). 207 051 parameters.
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    conv1: Conv,
-    conv2: Conv,
-    fc1: Linear,
+    trunk: Trunk,
     fc2: Linear,
 }
 
@@ -67,19 +65,12 @@ pub struct ClassifierInfo {
 impl Classifier {
     /// Builds the network from `vb` (f32).
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            conv1: Conv::new(1, 16, 3, 1, vb.pp("conv1"))?,
-            conv2: Conv::new(16, 32, 3, 1, vb.pp("conv2"))?,
-            fc1: linear(32 * 7 * 7, FEATURES, vb.pp("fc1"))?,
-            fc2: linear(FEATURES, NO_DIGIT + 1, vb.pp("fc2"))?,
-        })
+        Ok(Self { trunk: Trunk::new(&vb)?, fc2: linear(FEATURES, NO_DIGIT + 1, vb.pp("fc2"))? })
     }
 
     /// The penultimate features (B, 128) of images (B, 1, 28, 28) in [-1, 1].
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(x)?.relu()?.max_pool2d(2)?; // (B, 16, 14, 14)
-        let h = self.conv2.forward(&h)?.relu()?.max_pool2d(2)?; // (B, 32, 7, 7)
-        Ok(self.fc1.forward(&h.flatten_from(1)?)?.relu()?)
+        self.trunk.features(x)
     }
 
     /// The logits (B, 11).
@@ -148,24 +139,13 @@ impl Classifier {
     /// Saves the classifier's variables `varmap` and `info` into `dir` (atomically, replacing
     /// what is there), where [`cached`](Self::cached) finds them.
     pub fn save(dir: &Path, varmap: &VarMap, info: &ClassifierInfo) -> Result<()> {
-        let meta = Checkpoint::new(0, info.seed, &"mnist-classifier", info)?;
-        checkpoint::save(dir, &meta, varmap, None).map(|_| ())
+        saved::save(dir, "mnist-classifier", info.seed, varmap, info)
     }
 
     /// The classifier saved in `dir` with what [`load_or_train`](Self::load_or_train) wrote about
     /// it; None when there is none or it was trained by another [`RECIPE`].
     pub fn cached(dir: &Path, device: &Device) -> Result<Option<(Self, ClassifierInfo)>> {
-        // checkpoint.json is read once: the weights read are those of the save it names.
-        let Some(manifest) = checkpoint::Manifest::read(dir)? else { return Ok(None) };
-        let info: ClassifierInfo = manifest.checkpoint().training_config()?;
-        if info.recipe != RECIPE {
-            return Ok(None);
-        }
-        let varmap = VarMap::new();
-        let model = Self::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let weights = checkpoint::read_weights(dir, &manifest, &Device::Cpu)?;
-        checkpoint::assign(&varmap, &weights, &dir.join(checkpoint::WEIGHTS_FILE))?;
-        Ok(Some((model, info)))
+        saved::load(dir, device, |info: &ClassifierInfo| info.recipe == RECIPE, Self::new)
     }
 }
 

@@ -23,14 +23,15 @@ use serde::{Deserialize, Serialize};
 
 use super::classifier::{argmax, rows, Rows};
 use super::fit::fit;
-use crate::checkpoint::{self, Checkpoint};
+use super::saved;
+use super::trunk::Trunk;
+use crate::checkpoint;
 use crate::data::Mnist;
 use crate::nn::init::linear;
-use crate::nn::{seeded_var_builder, Conv};
+use crate::nn::seeded_var_builder;
 use crate::Result;
 
-/// Width of the penultimate layer: the features of the Fréchet distance.
-pub const FEATURES: usize = 128;
+pub use super::trunk::FEATURES;
 /// The pretext task's classes: 0, 1, 2 or 3 quarter turns counter-clockwise.
 pub const ROTATIONS: usize = 4;
 /// The version of the architecture and training recipe; a network saved by another recipe is
@@ -58,14 +59,12 @@ impl Featurizer for super::Classifier {
     }
 }
 
-/// conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
-/// linear 1568 -> 128, ReLU (the features); linear 128 -> 4 (the logits of the rotation).
-/// The judge's layout with its own weights and output head.
+/// The judge's [`Trunk`] (conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU,
+/// max pool; linear 1568 -> 128, ReLU: the features) with its own weights, then linear 128 -> 4
+/// (the logits of the rotation). 206 148 parameters.
 #[derive(Debug, Clone)]
 pub struct FeatureNet {
-    conv1: Conv,
-    conv2: Conv,
-    fc1: Linear,
+    trunk: Trunk,
     head: Linear,
 }
 
@@ -87,19 +86,12 @@ pub struct FeatureNetInfo {
 impl FeatureNet {
     /// Builds the network from `vb` (f32).
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            conv1: Conv::new(1, 16, 3, 1, vb.pp("conv1"))?,
-            conv2: Conv::new(16, 32, 3, 1, vb.pp("conv2"))?,
-            fc1: linear(32 * 7 * 7, FEATURES, vb.pp("fc1"))?,
-            head: linear(FEATURES, ROTATIONS, vb.pp("head"))?,
-        })
+        Ok(Self { trunk: Trunk::new(&vb)?, head: linear(FEATURES, ROTATIONS, vb.pp("head"))? })
     }
 
     /// The penultimate features (B, 128) of images (B, 1, 28, 28) in [-1, 1].
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(x)?.relu()?.max_pool2d(2)?; // (B, 16, 14, 14)
-        let h = self.conv2.forward(&h)?.relu()?.max_pool2d(2)?; // (B, 32, 7, 7)
-        Ok(self.fc1.forward(&h.flatten_from(1)?)?.relu()?)
+        self.trunk.features(x)
     }
 
     /// The logits (B, 4) of 0, 1, 2, 3 quarter turns.
@@ -168,24 +160,13 @@ impl FeatureNet {
     /// Saves the network's variables `varmap` and `info` into `dir` (atomically, replacing what
     /// is there), where [`cached`](Self::cached) finds them.
     pub fn save(dir: &Path, varmap: &VarMap, info: &FeatureNetInfo) -> Result<()> {
-        let meta = Checkpoint::new(0, info.seed, &MODEL_NAME, info)?;
-        checkpoint::save(dir, &meta, varmap, None).map(|_| ())
+        saved::save(dir, MODEL_NAME, info.seed, varmap, info)
     }
 
     /// The network saved in `dir` with what [`load_or_train`](Self::load_or_train) wrote about
     /// it; None when there is none or it was trained by another [`RECIPE`].
     pub fn cached(dir: &Path, device: &Device) -> Result<Option<(Self, FeatureNetInfo)>> {
-        // checkpoint.json is read once: the weights read are those of the save it names.
-        let Some(manifest) = checkpoint::Manifest::read(dir)? else { return Ok(None) };
-        let info: FeatureNetInfo = manifest.checkpoint().training_config()?;
-        if info.recipe != RECIPE {
-            return Ok(None);
-        }
-        let varmap = VarMap::new();
-        let model = Self::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let weights = checkpoint::read_weights(dir, &manifest, &Device::Cpu)?;
-        checkpoint::assign(&varmap, &weights, &dir.join(checkpoint::WEIGHTS_FILE))?;
-        Ok(Some((model, info)))
+        saved::load(dir, device, |info: &FeatureNetInfo| info.recipe == RECIPE, Self::new)
     }
 
     /// As [`cached`](Self::cached), but an error that names `dir`, says what is missing and how

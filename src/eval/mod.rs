@@ -4,7 +4,8 @@
 //! - [`classifier`]: a small MNIST classifier (the judge), trained once and cached;
 //! - [`features`]: eval's feature network, trained to tell how far a digit is turned, not which
 //!   digit it is: its penultimate layer gives the features of the Fréchet distance;
-//! - [`fit`]: the training loop the two share;
+//! - [`trunk`], [`fit`] and [`saved`]: the layers, the training loop and the folder format the
+//!   two share;
 //! - [`frechet`]: the Fréchet distance between feature sets (FID's formula);
 //! - [`yardsticks`]: what a Fréchet distance means: the distances of real digits, blurred
 //!   digits, noise and a single class to the same test set, in the same features;
@@ -20,8 +21,10 @@ pub mod classifier;
 pub mod features;
 pub mod fit;
 pub mod frechet;
+pub mod saved;
 pub mod share;
 pub mod toy;
+pub mod trunk;
 pub mod yardsticks;
 
 use candle_core::Tensor;
