@@ -145,7 +145,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let yardsticks = Yardsticks::new(&train, &test, args.n.max(2), YARDSTICK_SEED, &device)?;
     let near_judge = yardsticks.distances(&classifier, &reference)?;
     let near_net = yardsticks.distances(&features, &reference_net)?;
-    let real = yardsticks.images(Yardstick::Real).ok_or_else(|| ddpm::invalid!("no real yardstick"))?;
+    let real = yardsticks
+        .images(Yardstick::Real)
+        .ok_or_else(|| ddpm::Error::Internal("Yardsticks::new makes every yardstick".into()))?;
     let floor = sample_quality(&classifier, real, &reference, None)?;
 
     let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
