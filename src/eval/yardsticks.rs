@@ -65,6 +65,13 @@ impl Yardstick {
             Yardstick::OneClass => {
                 let idx: Vec<usize> =
                     (0..train.len()).filter(|&i| train.labels()[i] == ONE_CLASS_DIGIT).take(n).collect();
+                if idx.len() < 2 {
+                    return Err(invalid!(
+                        "the one-class yardstick needs at least 2 training images of digit {ONE_CLASS_DIGIT}, the data \
+                         has {}",
+                        idx.len()
+                    ));
+                }
                 train.batch_tensor(&idx, device)
             }
         }
