@@ -124,7 +124,10 @@ fn main() -> Result<()> {
     columns.push(("judge (recipe 2)".into(), Box::new(judge)));
     let untrained = FeatureNet::new(seeded_var_builder(&VarMap::new(), 0, &device))?;
     columns.push(("rotation net, untrained".into(), Box::new(untrained)));
-    let epochs: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("epochs: a whole number")).collect();
+    let epochs: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().map_err(|_| ddpm::invalid!("each argument is a number of epochs (or `eval`), got {a:?}")))
+        .collect::<Result<_>>()?;
     for e in if epochs.is_empty() { vec![4] } else { epochs } {
         let started = Instant::now();
         let (net, _) = FeatureNet::train(&train, e, 128, 0, &device)?;
