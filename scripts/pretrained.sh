@@ -4,9 +4,9 @@
 # data/pretrained/SHA256SUMS. The full run folders (raw weights, optimizer state, loss.csv) stay
 # in target/pretrained/; only what sampling needs is shipped. Takes over an hour on a 2-core CPU.
 #
-#   scripts/pretrained.sh                 all four, in order
+#   scripts/pretrained.sh                 all five, in order
 #   scripts/pretrained.sh mnist-cond      only the named ones (mnist, mnist-cond,
-#                                         mnist-classifier, mnist-noisy-classifier)
+#                                         mnist-classifier, mnist-features, mnist-noisy-classifier)
 #
 # Each step's command and wall time go to target/pretrained/made.txt, and each run's `ddpm eval`
 # report to target/pretrained/eval-NAME.txt: copy them into data/pretrained/README.md.
@@ -14,10 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(mnist mnist-cond mnist-classifier mnist-noisy-classifier)
+[ ${#names[@]} -gt 0 ] || names=(mnist mnist-cond mnist-classifier mnist-features mnist-noisy-classifier)
 for n in "${names[@]}"; do
-  case $n in mnist|mnist-cond|mnist-classifier|mnist-noisy-classifier) ;;
-    *) echo "unknown network '$n': the shipped ones are mnist, mnist-cond, mnist-classifier, mnist-noisy-classifier" >&2; exit 2 ;;
+  case $n in mnist|mnist-cond|mnist-classifier|mnist-features|mnist-noisy-classifier) ;;
+    *) echo "unknown network '$n': the shipped ones are mnist, mnist-cond, mnist-classifier, mnist-features, mnist-noisy-classifier" >&2; exit 2 ;;
   esac
 done
 
@@ -42,7 +42,7 @@ ship_one() {
   mkdir -p "$ship/$n"
   case $n in
     mnist|mnist-cond) cp "$work/$n/checkpoint.json" "$work/$n/ema.safetensors" "$ship/$n/" ;;
-    mnist-classifier) cp "$work/$n/checkpoint.json" "$work/$n/weights.safetensors" "$ship/$n/" ;;
+    mnist-classifier|mnist-features) cp "$work/$n/checkpoint.json" "$work/$n/weights.safetensors" "$ship/$n/" ;;
     mnist-noisy-classifier) cp "$work/$n/noisy_classifier.json" "$work/$n/noisy_classifier.safetensors" "$ship/$n/" ;;
   esac
 }
@@ -54,6 +54,8 @@ for n in "${names[@]}"; do
     mnist-cond) timed "$ddpm" train --data mnist --class-conditional --out "$work/mnist-cond" ;;
     # eval trains its classifier into --classifier when that folder holds none.
     mnist-classifier) timed "$ddpm" eval --run "$ship/mnist" --n 100 --classifier "$work/mnist-classifier" ;;
+    # ... and its feature network into --features when that folder holds none.
+    mnist-features) timed "$ddpm" eval --run "$ship/mnist" --n 100 --features "$work/mnist-features" ;;
     mnist-noisy-classifier)
       timed "$ddpm" noisy-classifier --run "$ship/mnist" --out "$work/mnist-noisy-classifier" ;;
   esac

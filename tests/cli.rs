@@ -352,3 +352,40 @@ fn asking_for_a_gpu_the_build_lacks_says_how_to_rebuild() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("[possible values: auto, cpu, cuda, metal]"), "{}", stderr(&o));
 }
+
+#[test]
+fn eval_reports_the_frechet_distance_in_its_features_and_the_judges_each_with_yardsticks() {
+    let run = ddpm::data::Pretrained::Mnist.dir().unwrap();
+    let features = ddpm::data::Pretrained::Features.dir().unwrap();
+    let o = ddpm(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--features",
+        features.to_str().unwrap(),
+        "--n",
+        "20",
+        "--bpd-images",
+        "1",
+        "--bpd-strata",
+        "1",
+        "--ddim-steps",
+        "2",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The new figure first, then the judge's, labelled, each followed by its yardsticks at the
+    // samples' number.
+    let new = text.find("Fréchet distance to the test set in the feature network's features:").expect(&text);
+    let judge = text.find("Fréchet distance to the test set in the classifier's features:").expect(&text);
+    assert!(new < judge, "{text}");
+    let sticks: Vec<&str> = text.lines().filter(|l| l.contains("yardsticks, 20 images each:")).collect();
+    assert_eq!(sticks.len(), 2, "{text}");
+    for line in sticks {
+        for what in ["real training images", "blurred test images", "uniform noise", "one class only (digit 0)"] {
+            assert!(line.contains(what), "{line}");
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub enum Pretrained {
     MnistCond,
     /// `ddpm eval`'s judge: the MNIST classifier of [`crate::eval::Classifier`].
     Classifier,
+    /// The feature network of `ddpm eval`'s Fréchet distance ([`crate::eval::FeatureNet`]).
+    Features,
     /// The classifier of noisy digits p_phi(y | x_t, t) that guides [`Pretrained::Mnist`]
     /// ([`crate::guidance::NoisyClassifierRun::open`]).
     NoisyClassifier,
@@ -29,8 +31,13 @@ pub enum Pretrained {
 
 impl Pretrained {
     /// Every shipped network.
-    pub const ALL: [Pretrained; 4] =
-        [Pretrained::Mnist, Pretrained::MnistCond, Pretrained::Classifier, Pretrained::NoisyClassifier];
+    pub const ALL: [Pretrained; 5] = [
+        Pretrained::Mnist,
+        Pretrained::MnistCond,
+        Pretrained::Classifier,
+        Pretrained::Features,
+        Pretrained::NoisyClassifier,
+    ];
 
     /// Its folder's name under `data/pretrained/`.
     pub fn name(self) -> &'static str {
@@ -38,6 +45,7 @@ impl Pretrained {
             Pretrained::Mnist => "mnist",
             Pretrained::MnistCond => "mnist-cond",
             Pretrained::Classifier => "mnist-classifier",
+            Pretrained::Features => "mnist-features",
             Pretrained::NoisyClassifier => "mnist-noisy-classifier",
         }
     }

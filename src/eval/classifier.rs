@@ -13,23 +13,21 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Checkpoint};
+use super::fit::fit;
+use super::saved;
+use super::trunk::Trunk;
 use crate::data::Mnist;
 use crate::nn::init::linear;
-use crate::nn::{seeded_var_builder, Conv};
-use crate::rng::seeded;
-use crate::train::TrainConfig;
+use crate::nn::seeded_var_builder;
 use crate::Result;
 
 /// One row of f64 per image.
 pub type Rows = Vec<Vec<f64>>;
 
-/// Width of the penultimate layer: the features of the Fréchet distance.
-pub const FEATURES: usize = 128;
+pub use super::trunk::FEATURES;
 /// The label of the "no digit" class (noise), after the digits 0-9.
 pub const NO_DIGIT: usize = 10;
 /// The version of the architecture and training recipe. 1: average pooling, 5 epochs at a
@@ -42,14 +40,12 @@ const LR: f64 = 2e-3;
 /// Epochs of the cached classifier.
 const EPOCHS: usize = 8;
 
-/// conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
-/// linear 1568 -> 128, ReLU (the features); linear 128 -> 11 (the logits: digits 0-9 and
-/// "no digit"). 208 683 parameters.
+/// The [`Trunk`] (conv 3x3 (1 -> 16), ReLU, 2x2 max pool; conv 3x3 (16 -> 32), ReLU, max pool;
+/// linear 1568 -> 128, ReLU: the features), then linear 128 -> 11 (the logits: digits 0-9 and
+/// "no digit"). 207 051 parameters.
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    conv1: Conv,
-    conv2: Conv,
-    fc1: Linear,
+    trunk: Trunk,
     fc2: Linear,
 }
 
@@ -69,19 +65,12 @@ pub struct ClassifierInfo {
 impl Classifier {
     /// Builds the network from `vb` (f32).
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            conv1: Conv::new(1, 16, 3, 1, vb.pp("conv1"))?,
-            conv2: Conv::new(16, 32, 3, 1, vb.pp("conv2"))?,
-            fc1: linear(32 * 7 * 7, FEATURES, vb.pp("fc1"))?,
-            fc2: linear(FEATURES, NO_DIGIT + 1, vb.pp("fc2"))?,
-        })
+        Ok(Self { trunk: Trunk::new(&vb)?, fc2: linear(FEATURES, NO_DIGIT + 1, vb.pp("fc2"))? })
     }
 
     /// The penultimate features (B, 128) of images (B, 1, 28, 28) in [-1, 1].
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(x)?.relu()?.max_pool2d(2)?; // (B, 16, 14, 14)
-        let h = self.conv2.forward(&h)?.relu()?.max_pool2d(2)?; // (B, 32, 7, 7)
-        Ok(self.fc1.forward(&h.flatten_from(1)?)?.relu()?)
+        self.trunk.features(x)
     }
 
     /// The logits (B, 11).
@@ -114,28 +103,12 @@ impl Classifier {
         seed: u64,
         device: &Device,
     ) -> Result<(Self, VarMap)> {
-        if epochs == 0 || batch_size == 0 {
-            return Err(invalid!("epochs and batch_size must be at least 1, got {epochs} and {batch_size}"));
-        }
         let varmap = VarMap::new();
         let model = Self::new(seeded_var_builder(&varmap, seed, device))?;
-        let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: LR, weight_decay: 0.0, ..Default::default() })?;
-        let mut rng = seeded(seed);
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        // The learning-rate schedule of Algorithm 1's runs, with no warm-up: a half cosine to 0.
-        let total = epochs * train.len().div_ceil(batch_size);
-        let schedule = TrainConfig { lr: LR, warmup_steps: 0, lr_decay_end: Some(total), ..TrainConfig::default() };
-        let mut step = 0;
-        for _ in 0..epochs {
-            order.shuffle(&mut rng);
-            for idx in order.chunks(batch_size) {
-                opt.set_learning_rate(schedule.lr_at(step));
-                step += 1;
-                let (x, y) = with_noise(batch(train, idx, device)?, &mut rng)?;
-                let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
-                opt.backward_step(&loss)?;
-            }
-        }
+        fit(&varmap, train.len(), epochs, batch_size, LR, seed, |idx, rng| {
+            let (x, y) = with_noise(batch(train, idx, device)?, rng)?;
+            Ok(candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?)
+        })?;
         Ok((model, varmap))
     }
 
@@ -166,24 +139,13 @@ impl Classifier {
     /// Saves the classifier's variables `varmap` and `info` into `dir` (atomically, replacing
     /// what is there), where [`cached`](Self::cached) finds them.
     pub fn save(dir: &Path, varmap: &VarMap, info: &ClassifierInfo) -> Result<()> {
-        let meta = Checkpoint::new(0, info.seed, &"mnist-classifier", info)?;
-        checkpoint::save(dir, &meta, varmap, None).map(|_| ())
+        saved::save(dir, "mnist-classifier", info.seed, varmap, info)
     }
 
     /// The classifier saved in `dir` with what [`load_or_train`](Self::load_or_train) wrote about
     /// it; None when there is none or it was trained by another [`RECIPE`].
     pub fn cached(dir: &Path, device: &Device) -> Result<Option<(Self, ClassifierInfo)>> {
-        // checkpoint.json is read once: the weights read are those of the save it names.
-        let Some(manifest) = checkpoint::Manifest::read(dir)? else { return Ok(None) };
-        let info: ClassifierInfo = manifest.checkpoint().training_config()?;
-        if info.recipe != RECIPE {
-            return Ok(None);
-        }
-        let varmap = VarMap::new();
-        let model = Self::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let weights = checkpoint::read_weights(dir, &manifest, &Device::Cpu)?;
-        checkpoint::assign(&varmap, &weights, &dir.join(checkpoint::WEIGHTS_FILE))?;
-        Ok(Some((model, info)))
+        saved::load(dir, device, |info: &ClassifierInfo| info.recipe == RECIPE, Self::new)
     }
 }
 
@@ -221,12 +183,12 @@ fn with_noise((x, y): (Tensor, Tensor), rng: &mut crate::rng::Rng) -> Result<(Te
 }
 
 /// Images (B, 1, 28, 28) in [-1, 1] and labels (B,) u32 for the indices `idx` of `data`.
-fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
+pub(super) fn batch(data: &Mnist, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
     let y = Tensor::from_vec(data.labels_u32(idx), idx.len(), device)?;
     Ok((data.batch_tensor(idx, device)?, y))
 }
 
-fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
+pub(super) fn rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     let r: Vec<Vec<f32>> = t.to_dtype(DType::F32)?.to_vec2()?;
     Ok(r.into_iter().map(|row| row.into_iter().map(f64::from).collect()).collect())
 }

@@ -1,6 +1,7 @@
 //! The Fréchet distance between two sets of features (Heusel et al. 2017, "FID"), with the
-//! Gaussians fitted to each set: here on the penultimate layer of the crate's MNIST classifier,
-//! so it is an MNIST analogue of FID, not comparable with Inception-based FIDs.
+//! Gaussians fitted to each set: here on the penultimate layer of one of the crate's small MNIST
+//! networks (the feature network of [`super::features`], and the judge's beside it), so it is an
+//! MNIST analogue of FID, not comparable with Inception-based FIDs, nor across feature networks.
 
 // Matrix code indexes rows and columns as the formulas do.
 #![allow(clippy::needless_range_loop)]

@@ -1,27 +1,40 @@
 //! How good is a trained DDPM (`ddpm eval`)?
 //!
 //! - [`bound`]: the variational bound in bits per dimension on test images, with its terms (E16);
-//! - [`classifier`]: a small MNIST classifier, trained once and cached;
-//! - [`frechet`]: the Fréchet distance between feature sets (FID's formula, on the classifier's
-//!   penultimate layer);
-//! - [`sample_quality`]: what the classifier says about generated samples: the fraction it
+//! - [`classifier`]: a small MNIST classifier (the judge), trained once and cached;
+//! - [`features`]: eval's feature network, trained to tell how far a digit is turned, not which
+//!   digit it is: its penultimate layer gives the features of the Fréchet distance;
+//! - [`trunk`], [`fit`] and [`saved`]: the layers, the training loop and the folder format the
+//!   two share;
+//! - [`frechet`]: the Fréchet distance between feature sets (FID's formula);
+//! - [`yardsticks`]: what a Fréchet distance means: the distances of real digits, blurred
+//!   digits, noise and a single class to the same test set, in the same features;
+//! - [`sample_quality`]: what the judge says about generated samples: the fraction it
 //!   recognises with confidence >= 0.9, the histogram of its classes, the Fréchet distance to
-//!   the test set, and, for class-conditional samples, how often it sees the requested class (E23);
+//!   the test set in the judge's own features, and, for class-conditional samples, how often it
+//!   sees the requested class (E23);
 //! - [`share`]: the share of images classified as expected, with its standard error;
 //! - [`toy`]: samples and eps of a model of the 2-D ring against the exact mixture (E19, E20).
 
 pub mod bound;
 pub mod classifier;
+pub mod features;
+pub mod fit;
 pub mod frechet;
+pub mod saved;
 pub mod share;
 pub mod toy;
+pub mod trunk;
+pub mod yardsticks;
 
 use candle_core::Tensor;
 
 pub use bound::{variational_bound, BoundReport};
 pub use classifier::{argmax, Classifier, ClassifierInfo, NO_DIGIT};
+pub use features::{FeatureNet, FeatureNetInfo, Featurizer};
 pub use frechet::{frechet_distance, frechet_distance_of};
 pub use share::{classified_as, Share};
+pub use yardsticks::{Distances, Yardstick, Yardsticks};
 
 use crate::Result;
 
@@ -39,7 +52,9 @@ pub struct SampleQuality {
     pub histogram: [usize; 10],
     /// How many samples the classifier calls "no digit" (noise).
     pub no_digit: usize,
-    /// Fréchet distance between the samples' features and the reference features.
+    /// Fréchet distance between the samples' features in the judge's penultimate layer and the
+    /// reference features (the judge's too). `ddpm eval`'s main Fréchet figure is in
+    /// [`FeatureNet`]'s features instead; this one is kept beside it.
     pub frechet: f64,
     /// For class-conditional samples: the fraction classified as the class asked for.
     pub class_accuracy: Option<f64>,

@@ -218,7 +218,7 @@ impl Run {
         let class_conditional = match which {
             Pretrained::Mnist => false,
             Pretrained::MnistCond => true,
-            other => return Err(invalid!("{other} is a classifier, not a diffusion run")),
+            other => return Err(invalid!("{other} is a classifier or a feature network, not a diffusion run")),
         };
         let Some(dir) = train_into else { return Run::open(which.dir()?) };
         let (mut spec, model) = RunSpec::default_for(DataSpec::Mnist, class_conditional)?;

@@ -1,11 +1,15 @@
 //! `ddpm eval`: how good is a trained MNIST run? The variational bound in bits/dim (with its
-//! terms), and what a small classifier says about generated samples.
+//! terms), what a small classifier says about generated samples, and their Fréchet distance to
+//! the test set in the features of eval's own feature network, with the yardsticks that say what
+//! it means (and the same in the classifier's features, the figure eval reported before).
 
 use std::path::PathBuf;
 
 use ddpm::data::{Mnist, Pretrained, Split};
 use ddpm::device::{describe, select};
-use ddpm::eval::{sample_quality, variational_bound, Classifier, CONFIDENT};
+use ddpm::eval::{
+    sample_quality, variational_bound, Classifier, FeatureNet, Featurizer, Yardstick, Yardsticks, CONFIDENT,
+};
 use ddpm::run::{Model, Run};
 use ddpm::sample::{sample_batched, Batches, Prediction, SampleConfig};
 use ddpm::Result;
@@ -41,6 +45,11 @@ pub struct EvalArgs {
     /// classifier is trained there first if the folder holds none (minutes on a CPU).
     #[arg(long)]
     classifier: Option<PathBuf>,
+    /// The feature network's folder, for the Fréchet distance (default: the shipped one,
+    /// data/pretrained/mnist-features); one is trained there first if the folder holds none
+    /// (minutes on a CPU).
+    #[arg(long)]
+    features: Option<PathBuf>,
     /// The folder holding mnist/ (default: the project's data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -58,6 +67,9 @@ pub struct EvalArgs {
     #[arg(long)]
     npy: Option<PathBuf>,
 }
+
+/// The seed of the yardsticks' noise.
+const YARDSTICK_SEED: u64 = 0;
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     let device = select(args.device.into())?;
@@ -112,10 +124,31 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         100.0 * info.test_accuracy
     );
-    let all: Vec<usize> = (0..test.len()).collect();
-    let (_, reference) = classifier.predict(&test.batch_tensor(&all, &device)?)?;
-    let real: Vec<usize> = (0..args.n.clamp(2, train.len())).collect();
-    let floor = sample_quality(&classifier, &train.batch_tensor(&real, &device)?, &reference, None)?;
+    let started = std::time::Instant::now();
+    let features_dir = args.features.clone().map_or_else(|| Pretrained::Features.path(), Ok)?;
+    let (features, features_info) = FeatureNet::load_or_train(&features_dir, &train, &test, &device)?;
+    println!(
+        "feature network ({}, recipe {}, {}, {} epoch{}; ready in {:.0} s): names the turn of {:.2} % of the test images",
+        features_dir.display(),
+        features_info.recipe,
+        features_info.task,
+        features_info.epochs,
+        if features_info.epochs == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64(),
+        100.0 * features_info.rotation_accuracy
+    );
+    let all = test.batch_tensor(&(0..test.len()).collect::<Vec<_>>(), &device)?;
+    let (reference, reference_net) = (classifier.feature_rows(&all)?, features.feature_rows(&all)?);
+    // The yardsticks have as many images as the samples, since a Fréchet distance's bias
+    // depends on that number; the noise is drawn from a fixed seed so that they stay the same
+    // whatever --seed is.
+    let yardsticks = Yardsticks::new(&train, &test, args.n.max(2), YARDSTICK_SEED, &device)?;
+    let near_judge = yardsticks.distances(&classifier, &reference)?;
+    let near_net = yardsticks.distances(&features, &reference_net)?;
+    let real = yardsticks
+        .images(Yardstick::Real)
+        .ok_or_else(|| ddpm::Error::Internal("Yardsticks::new makes every yardstick".into()))?;
+    let floor = sample_quality(&classifier, real, &reference, None)?;
 
     let classes: Option<Vec<u32>> = unet.config().num_classes.map(|k| (0..args.n).map(|i| (i % k) as u32).collect());
     let what = Batches {
@@ -142,10 +175,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         q.no_digit,
         if q.all_classes_present() { "" } else { "  (some digit never appears)" }
     );
+    let frechet_net = ddpm::eval::frechet_distance_of(&features.feature_rows(&samples)?, &reference_net)?;
+    println!("  Fréchet distance to the test set in the feature network's features: {frechet_net:.3}");
+    println!("    yardsticks, {} images each: {near_net}", floor.n);
     println!(
         "  Fréchet distance to the test set in the classifier's features: {:.3} ({} real training images: {:.3})",
         q.frechet, floor.n, floor.frechet
     );
+    println!("    yardsticks, {} images each: {near_judge}", floor.n);
     if let Some(acc) = q.class_accuracy {
         println!("  classified as the class asked for: {:.1} % (guidance w = {})", 100.0 * acc, args.guidance);
     }

@@ -31,9 +31,10 @@ use ddpm::{figures, verify, Error, NoiseSchedule, Result};
 /// Print and plot noise schedules, noise a photo as in Figure 1 of the course notes, train a
 /// DDPM on MNIST or toy data (Algorithm 1), draw samples from it (Algorithm 2 or DDIM, with
 /// classifier-free guidance or with classifier guidance by a classifier of noisy digits, which
-/// noisy-classifier trains), evaluate it (bits/dim and a classifier's verdict), complete hidden
-/// parts of digits with it (inpaint), and check every equation of the notes numerically. A
-/// trained run ships in data/pretrained/mnist. The notebooks in notebooks/ explain each one.
+/// noisy-classifier trains), evaluate it (bits/dim, a classifier's verdict, a Fréchet distance),
+/// complete hidden parts of digits with it (inpaint), and check every equation of the notes
+/// numerically. A trained run ships in data/pretrained/mnist. The notebooks in notebooks/ explain
+/// each one.
 ///
 /// Exit status: 0 on success, 1 when a command fails while it runs (a file missing or damaged,
 /// a computation that fails, a check of `verify` that fails), 2 for a usage error (an unknown
@@ -105,7 +106,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Draw samples from a trained run (Algorithm 2, or DDIM), as a picture and optionally .npy.
     Sample(sample_cmd::SampleArgs),
-    /// Evaluate a trained MNIST run: bits/dim, and a classifier's verdict on its samples.
+    /// Evaluate a trained MNIST run: bits/dim, a classifier's verdict on its samples, and their
+    /// Fréchet distance to the test set beside those of real, blurred, noise and one-class sets.
     ///
     /// The samples are drawn by default with DDIM, 250 steps and eta = 1, which judges a run
     /// close to how Algorithm 2's own samples are judged at a quarter of the network
