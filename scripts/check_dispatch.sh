@@ -11,8 +11,8 @@ if ! command -v qemu-x86_64 >/dev/null; then
   echo "check_dispatch: qemu-x86_64 not found (Debian: apt-get install qemu-user)" >&2
   exit 1
 fi
-cargo test --test nn_bits --test pinned --no-run 2>&1 | tail -1
-# The test binaries of this build, newest first: one of each.
+# The test binaries this build made, as cargo names them ("Executable tests/X.rs (PATH)").
+built=$(cargo test --test nn_bits --test pinned --no-run 2>&1 | sed -n 's/.*Executable tests\/\([a-z_]*\)\.rs (\(.*\))$/\1 \2/p')
 # Each test says which pinned bits it checked ("pinned bits of the Fma kernels").
 run() {
   local label=$1 expected=$2; shift 2
@@ -25,7 +25,8 @@ run() {
   fi
 }
 for name in nn_bits pinned; do
-  bin=$(ls -t target/debug/deps/"$name"-* | grep -v '\.d$' | head -1)
+  bin=$(echo "$built" | awk -v n="$name" '$1 == n { print $2 }')
+  [ -n "$bin" ] || { echo "check_dispatch: cargo built no test binary named $name" >&2; exit 1; }
   if grep -q avx512f /proc/cpuinfo; then
     run "$name, this processor (AVX-512)" Avx512 "$bin"
   else
