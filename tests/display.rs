@@ -385,3 +385,20 @@ fn arrow_dots_trail_each_base_point_along_its_direction() {
     let err = ddpm::display::arrow_dots(&[(0.0, 0.0)], &[], 0.1, 3).unwrap_err().to_string();
     assert!(err.contains("1 points and 0 directions"), "{err}");
 }
+
+#[test]
+fn figure_html_carries_the_picture_itself() {
+    // The <img> of a PNG figure decodes back to the same bytes; an SVG figure inlines its document.
+    let imgs: Vec<Array3<f64>> = vec![Array3::from_elem((1, 5, 6), 1.0)];
+    let fig = grid(&imgs, 1, None, 1).unwrap();
+    let html = fig.html();
+    let (w, h) = fig.size();
+    assert!(html.contains(&format!("width=\"{w}\" height=\"{h}\"")), "{html}");
+    let b64 = html.split("data:image/png;base64,").nth(1).unwrap().split('"').next().unwrap();
+    use base64::Engine;
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).unwrap(), fig.png().unwrap());
+    let svg = LinePlot::new("t").series("a", &ts(), &alpha_bar_linear()).to_svg().unwrap();
+    let b64 = svg.html().split("data:image/svg+xml;base64,").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+    assert_eq!(text, svg.svg().unwrap());
+}

@@ -105,3 +105,15 @@ fn every_row_says_where_its_tolerance_comes_from() {
     let msg = err.downcast_ref::<String>().unwrap();
     assert!(msg.contains("mean vs sqrt(alpha_bar_t) x_0") && msg.contains("0.76 ± 0.01") && msg.contains("MISMATCH"));
 }
+
+#[test]
+fn a_figure_and_its_checks_are_one_html_output_and_still_assert() {
+    // The table under a figure: the same rows as the table alone, after the picture.
+    let table: CheckTable = vec![Check::close("E1", "close", 1.0, 1.05, 0.1).exact()].into_iter().collect();
+    let fig = ddpm::display::grid(&[ndarray::Array3::from_elem((1, 2, 2), 0.0)], 1, None, 1).unwrap();
+    let html = table.html();
+    assert!(html.starts_with("<table>") && html.contains("close") && html.contains("1 passed, 0 failed"));
+    table.show_with_then_assert(&fig);
+    let wrong: CheckTable = vec![Check::close("E1", "far", 1.0, 2.0, 0.1).exact()].into_iter().collect();
+    assert!(std::panic::catch_unwind(|| wrong.show_with_then_assert(&fig)).is_err());
+}

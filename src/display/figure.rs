@@ -99,6 +99,18 @@ impl Figure {
         println!("{}", self.evcxr_content());
     }
 
+    /// The figure as an HTML `<img>` element with its SVG or PNG inline (a data URI), for an
+    /// output that shows the figure together with other HTML, such as a check table
+    /// ([`crate::stats::CheckTable::show_with_then_assert`]).
+    pub fn html(&self) -> String {
+        let (mime, data) = match &self.svg {
+            Some(svg) => ("image/svg+xml", svg.as_bytes()),
+            None => ("image/png", self.png.as_deref().unwrap_or_default()),
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+        format!("<img src=\"data:{mime};base64,{b64}\" width=\"{}\" height=\"{}\">", self.width, self.height)
+    }
+
     /// The text [`Figure::evcxr_display`] prints: the figure between evcxr's content markers.
     pub fn evcxr_content(&self) -> String {
         if let Some(svg) = &self.svg {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::Basis;
+use crate::display::Figure;
 
 /// How `seen` is compared with `expected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,8 +247,21 @@ impl CheckTable {
         self.assert_all();
     }
 
+    /// Shows `figure` with the table under it, as one output, then asserts the table. A cell
+    /// that draws its section's picture can end with its checks this way: evcxr keeps one output
+    /// of each kind a cell, and Jupyter shows the HTML of a cell in place of its pictures.
+    pub fn show_with_then_assert(&self, figure: &Figure) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n<div>{}</div>\n{}\nEVCXR_END_CONTENT", figure.html(), self.html());
+        self.assert_all();
+    }
+
     /// Shows the table as HTML in an evcxr notebook (called by the kernel on a cell's last value).
     pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.html());
+    }
+
+    /// The table as HTML: one row a check, then the counts by verdict and by [`Basis`].
+    pub fn html(&self) -> String {
         let mut html = String::from(
             "<table><tr><th>id</th><th>what</th><th>seen</th><th>expected</th><th>match</th><th>tolerance</th></tr>",
         );
@@ -272,7 +286,7 @@ impl CheckTable {
         html.push_str(&format!(
             "</table><p>{p} passed, {f} failed, {s} skipped; tolerances: {nd} n-derived, {ex} exact, {gu} guard, {un} unstated</p>"
         ));
-        println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
+        html
     }
 }
 
