@@ -7,7 +7,8 @@
 // move). check_lab.sh starts the server, runs this and stops the server.
 // Screenshots: lab-opened.png, lab-done.png (the page before and after the run), sliderK-start.png,
 // sliderK-end.png and sliderK-in-lab.png (the page around it), animationK-a.png and -b.png (a
-// second apart) and animationK-in-lab.png; lab-failed.png when it gave up.
+// second apart) and animationK-in-lab.png, checked-figureK.png (a section's figure with its check
+// table under it, in one output: the picture must have decoded); lab-failed.png when it gave up.
 //
 //   cd scripts/browser && npm install
 //   node check_lab.mjs [--url URL] [--token TOKEN] [--timeout SECONDS] [--keep-kernel] NOTEBOOK OUTDIR
@@ -206,6 +207,23 @@ try {
     console.log(`animation ${k} (${size}): ${moves ? "ok: the picture changes" : "FAILED: the same pixels a second apart"}`);
   }
   if (sliders.length + animated.length === 0) fail("no slider and no animated PNG in the notebook's outputs");
+
+  // 6. A section's figure with its check table under it (CheckTable::show_with_then_assert): one
+  // HTML output holding an <img> and a <table>; the picture must have decoded, the table have rows.
+  const combined = panel.locator(".jp-OutputArea-output").filter({ has: page.locator("table") })
+    .filter({ has: page.locator("img") });
+  for (const [k, output] of (await combined.all()).entries()) {
+    await output.scrollIntoViewIfNeeded();
+    const seen = await output.evaluate((e) => ({
+      picture: [...e.querySelectorAll("img")].every((img) => img.complete && img.naturalWidth > 0),
+      rows: e.querySelectorAll("table tr").length - 1,
+    }));
+    await output.screenshot({ path: `${out_dir}/checked-figure${k}.png` });
+    const ok = seen.picture && seen.rows > 0;
+    if (!ok) failures++;
+    console.log(`figure with checks ${k}: ${ok ? "ok" : "FAILED"}: picture ${seen.picture ? "shown" : "NOT shown"}, ` +
+      `${seen.rows} check rows`);
+  }
   for (const e of errors) {
     console.log(`page error: ${e}`);
     failures++;
