@@ -3,11 +3,13 @@
 
 mod basis;
 mod check;
+mod check_table;
 mod ks;
 mod moments;
 
 pub use basis::Basis;
-pub use check::{fmt_num, Check, CheckTable, Relation};
+pub use check::{fmt_num, Check, Relation};
+pub use check_table::CheckTable;
 pub use ks::{kolmogorov_sf, ks_critical, ks_one_sample, ks_two_sample, KsResult};
 pub use moments::{correlation, mean_check, mean_var, moving_average, var_check, DEFAULT_SIGMAS};
 
