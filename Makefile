@@ -37,6 +37,10 @@ RUN_NOTEBOOKS := $(VPY) $(CURDIR)/scripts/run_notebooks.py
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# make test runs this many notebooks at a time, each in its own kernel and compile-cache slot
+# (target/evcxr/slot-N, a copy of slot 0: about 3 GB more each); 1 runs them one after another.
+NOTEBOOK_JOBS ?= 2
+
 # The networks shipped in data/pretrained/, trained again by the project's own code (scripts/pretrained.sh).
 ONLY ?=
 
@@ -80,12 +84,12 @@ setup-kernel: setup-python setup-evcxr
 test: setup
 	$(RUN_NOTEBOOKS) --check-only $(NOTEBOOKS)
 	cargo test
-	$(RUN_NOTEBOOKS) --quick --expect-fail tests/notebooks
-	$(RUN_NOTEBOOKS) --quick --check-clean $(NOTEBOOKS)
+	$(RUN_NOTEBOOKS) --quick --jobs $(NOTEBOOK_JOBS) --expect-fail tests/notebooks
+	$(RUN_NOTEBOOKS) --quick --jobs $(NOTEBOOK_JOBS) --check-clean $(NOTEBOOKS)
 
 # The notebooks alone, without cargo test.
 test-notebooks: setup
-	$(RUN_NOTEBOOKS) --quick --check-clean $(NOTEBOOKS)
+	$(RUN_NOTEBOOKS) --quick --jobs $(NOTEBOOK_JOBS) --check-clean $(NOTEBOOKS)
 
 lab: setup
 	$(RUN_NOTEBOOKS) --prewarm $(NOTEBOOKS) || echo "warning: the pre-warm failed (see above); starting JupyterLab anyway"

@@ -25,6 +25,9 @@ Environment read here:
 - DDPM_EVCXR_HOME: the folder of the slots (default: <repo>/target/evcxr).
 - DDPM_EVCXR_WAIT: seconds to wait for slot 0 before taking another (default 3;
   the notebook runner sets more, as it starts kernels one after another).
+- DDPM_EVCXR_SLOT: the slot to wait for instead of slot 0 (default 0): the notebook
+  runner with --jobs N gives each of its N workers its own slot, seeded before the
+  first notebook starts.
 It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there), and
 CANDLE_NUM_THREADS=1 unless it is set (as the ddpm binary does), and writes
 <home>/.cargo/config.toml, which keeps the dependencies at opt-level 2 while the
@@ -67,17 +70,18 @@ def try_lock(path):
     return fd
 
 
-def take_slot(home, wait_s):
-    """Lock a slot folder; return (slot index, slot path, lock fd)."""
+def take_slot(home, wait_s, preferred=0):
+    """Lock a slot folder, waiting up to `wait_s` for slot `preferred`, else taking the first
+    free one; return (slot index, slot path, lock fd)."""
     deadline = time.monotonic() + wait_s
     while True:
-        fd = try_lock(os.path.join(home, "slot-0.lock"))
+        fd = try_lock(os.path.join(home, "slot-%d.lock" % preferred))
         if fd is not None:
-            return 0, os.path.join(home, "slot-0"), fd
+            return preferred, os.path.join(home, "slot-%d" % preferred), fd
         if time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    for i in range(1, MAX_SLOTS):
+    for i in range(MAX_SLOTS):
         fd = try_lock(os.path.join(home, "slot-%d.lock" % i))
         if fd is not None:
             return i, os.path.join(home, "slot-%d" % i), fd
@@ -98,6 +102,21 @@ def seed_slot(slot, home):
     except OSError as e:  # a cold slot still works, only slower
         shutil.rmtree(tmp, ignore_errors=True)
         print("evcxr_kernel: could not seed %s from slot-0: %s" % (slot, e), file=sys.stderr)
+
+
+def prepare_slot(home, index):
+    """Seed slot `index` (> 0) from slot 0 now, while no kernel compiles in slot 0, unless a
+    kernel holds it; return whether the slot is ready."""
+    fd = try_lock(os.path.join(home, "slot-%d.lock" % index))
+    if fd is None:
+        return False
+    try:
+        slot = os.path.join(home, "slot-%d" % index)
+        os.makedirs(slot, exist_ok=True)
+        seed_slot(slot, home)
+        return True
+    finally:
+        os.close(fd)
 
 
 # Read by cargo for every build under the slots' folder (an ancestor of each slot's crate).
@@ -131,7 +150,11 @@ def main():
     home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
     os.makedirs(home, exist_ok=True)
     wait_s = float(os.environ.get("DDPM_EVCXR_WAIT", "3"))
-    index, slot, fd = take_slot(home, wait_s)
+    value = os.environ.get("DDPM_EVCXR_SLOT", "0")
+    preferred = int(value) if value.isdigit() else -1
+    if not 0 <= preferred < MAX_SLOTS:
+        sys.exit("evcxr_kernel: DDPM_EVCXR_SLOT=%r: expected a slot number from 0 to %d" % (value, MAX_SLOTS - 1))
+    index, slot, fd = take_slot(home, wait_s, preferred)
     os.makedirs(slot, exist_ok=True)
     if index > 0:
         seed_slot(slot, home)

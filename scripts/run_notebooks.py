@@ -3,11 +3,12 @@
 
 Run with the venv's Python (the Makefile does):
 
-    .venv/bin/python scripts/run_notebooks.py --quick --check-clean notebooks   # make test
+    .venv/bin/python scripts/run_notebooks.py --quick --jobs 2 --check-clean notebooks   # make test
     .venv/bin/python scripts/run_notebooks.py --html target/book notebooks      # make book
     .venv/bin/python scripts/run_notebooks.py --prewarm notebooks               # make lab
 
-Arguments are notebooks or folders of notebooks (NN_topic.ipynb, run in name order).
+Arguments are notebooks or folders of notebooks (NN_topic.ipynb, run in name order; with
+--jobs N, N at a time, each worker in a compile-cache slot of its own).
 Each notebook runs top to bottom in a fresh kernel whose working directory is the
 notebook's folder, so `:dep ddpm = { path = ".." }` finds the crate.
 
@@ -220,7 +221,7 @@ def run_cells(nb, cwd, args, on_cell=None):
     return times
 
 
-def run_notebook(path, args):
+def run_notebook(path, args, log=log):
     nb = nbformat.read(path, as_version=4)
     cwd = os.path.dirname(os.path.abspath(path))
     log("== %s" % path)
@@ -247,6 +248,51 @@ def run_notebook(path, args):
             log("   slowest cells: %s" % slow_txt)
     return {"path": path, "nb": nb, "ok": error is None, "error": error, "seconds": wall,
             "title": title_of(nb, path)}
+
+
+def take_worker_slot(slots):
+    """In a worker process of --jobs: its kernels wait for a compile-cache slot of their own."""
+    os.environ["DDPM_EVCXR_SLOT"] = str(slots.get())
+
+
+def run_notebook_quietly(path, args):
+    """run_notebook in a worker process, its lines kept and returned with the result, so that
+    each notebook's lines print together."""
+    lines = []
+    result = run_notebook(path, args, log=lines.append)
+    result["lines"] = lines
+    return result
+
+
+def run_notebooks(notebooks, args):
+    """Run the notebooks, `args.jobs` at a time; the results in the notebooks' order."""
+    jobs = max(1, min(args.jobs, len(notebooks)))
+    if jobs == 1:
+        return [run_notebook(p, args) for p in notebooks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import evcxr_kernel
+
+    # Each worker's kernels use a slot of their own (1 .. jobs - 1 besides slot 0), seeded here
+    # from slot 0 while no kernel is compiling in it.
+    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+    for i in range(1, jobs):
+        evcxr_kernel.prepare_slot(home, i)
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    slots = context.Queue()
+    for i in range(jobs):
+        slots.put(i)
+    log("%d notebooks at a time (a kernel each): a notebook's time includes waiting for the cores" % jobs)
+    results = {}
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=take_worker_slot, initargs=(slots,)) as pool:
+        futures = {pool.submit(run_notebook_quietly, p, args): p for p in notebooks}
+        for future in as_completed(futures):
+            result = future.result()
+            for line in result.pop("lines"):
+                log(line)
+            results[futures[future]] = result
+    return [results[p] for p in notebooks]
 
 
 def write_html(results, outdir):
@@ -329,6 +375,9 @@ def main():
     ap.add_argument("--expect-fail", action="store_true",
                     help="self-test of the runner: succeed only if every notebook given FAILS "
                     "(tests/notebooks/ holds deliberately panicking ones)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="run this many notebooks at a time, each in its own kernel and compile-cache slot "
+                    "(default 1; make test runs 2)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the time of every cell")
     args = ap.parse_args()
 
@@ -336,8 +385,11 @@ def main():
         os.environ["DDPM_QUICK"] = "1"
     else:
         os.environ.pop("DDPM_QUICK", None)
-    # Kernels run one after another: each waits for the previous one to release the warm
-    # slot (scripts/evcxr_kernel.py), unless another kernel (JupyterLab?) holds it already.
+    if args.jobs < 1:
+        sys.exit("run_notebooks: --jobs %d: expected at least 1" % args.jobs)
+    # Kernels run one after another (in each worker, with --jobs): each waits for the previous
+    # one to release its warm slot (scripts/evcxr_kernel.py), unless another kernel (JupyterLab?)
+    # holds slot 0 already.
     if "DDPM_EVCXR_WAIT" not in os.environ:
         os.environ["DDPM_EVCXR_WAIT"] = "20" if warm_slot_free() else "0"
 
@@ -370,7 +422,7 @@ def main():
         return 1
     log("running %d notebooks (DDPM_QUICK=%s, kernel %s, cell timeout %d s)"
         % (len(notebooks), os.environ.get("DDPM_QUICK", "unset"), args.kernel, args.timeout))
-    results = [run_notebook(p, args) for p in notebooks]
+    results = run_notebooks(notebooks, args)
     failed = [r for r in results if not r["ok"]]
     if args.html:
         write_html(results, args.html)
