@@ -8,6 +8,22 @@ use candle_core::Device;
 
 use crate::{Error, Result};
 
+/// Runs `f` on a thread of rayon's pool when `device` is the CPU (directly when already on one,
+/// or for another device). The crate's CPU kernels and candle's matrix products split their work
+/// over that pool. Called from a thread outside it, each of a step's hundreds of parallel
+/// operations hands its work to the pool and puts the calling thread to sleep until it is done,
+/// and the caller and the pool's threads compete for the cores between operations; from a thread
+/// of the pool, an operation starts at once on that thread. A training step
+/// ([`crate::train::Trainer::step_on`]) and a network call while sampling
+/// ([`crate::sample::Prediction::denoise`]) run this way; the numbers are the same either way.
+pub fn on_cpu_pool<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
+    if device.is_cpu() && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| f())
+    } else {
+        f()
+    }
+}
+
 /// Which device to use, as `--device` spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeviceChoice {

@@ -10,8 +10,9 @@ use crate::nn::init::linear;
 use crate::nn::{Conv, Downsample, NormAct, ResBlock, ResBlockConfig, TimeEmbedding};
 use crate::Result;
 
-/// What classifier guidance needs of a classifier: the logits of y for x_t at steps t.
-pub trait NoisyClassify {
+/// What classifier guidance needs of a classifier: the logits of y for x_t at steps t. `Send +
+/// Sync`, as a model is ([`crate::nn::EpsModel`]).
+pub trait NoisyClassify: Send + Sync {
     /// `xt` (B, C, H, W) f32, `t` (B,) u32 in 1..=T -> logits (B, classes).
     fn logits(&self, xt: &Tensor, t: &Tensor) -> Result<Tensor>;
 }

@@ -102,8 +102,9 @@ pub fn parameter_count_by_prefix(varmap: &VarMap, depth: usize) -> Vec<(String, 
 }
 
 /// A noise-prediction network eps_theta(x_t, t [, class]) (Ho et al. 2020, Eq. 11-12): what
-/// training (Algorithm 1) and sampling (Algorithm 2) need from a model.
-pub trait EpsModel {
+/// training (Algorithm 1) and sampling (Algorithm 2) need from a model. `Send + Sync`, as a model
+/// made of tensors is, so that a step can run on rayon's pool ([`crate::device::on_cpu_pool`]).
+pub trait EpsModel: Send + Sync {
     /// eps_pred for `xt` (B, ...), steps `t` (B,) in 1..=T, optional class labels (B,) u32;
     /// `train` turns dropout on.
     fn eps_theta(&self, xt: &Tensor, t: &Tensor, class: Option<&Tensor>, train: bool) -> Result<Tensor>;

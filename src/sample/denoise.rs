@@ -52,6 +52,18 @@ impl<M: EpsModel> Prediction<M> {
         guidance: Option<&Guidance>,
         clip: bool,
     ) -> Result<Denoised> {
+        crate::device::on_cpu_pool(xt.device(), || self.denoise_here(schedule, xt, t, guidance, clip))
+    }
+
+    /// [`Self::denoise`] on the calling thread.
+    fn denoise_here(
+        &self,
+        schedule: &NoiseSchedule,
+        xt: &Tensor,
+        t: usize,
+        guidance: Option<&Guidance>,
+        clip: bool,
+    ) -> Result<Denoised> {
         schedule.check_t(t)?;
         // Detached: a network whose weights are variables would otherwise attach its graph for
         // back-propagation to every output, and a sampling loop would keep all its steps alive.
