@@ -50,6 +50,11 @@ except ImportError:  # Windows: no flock; use slot 0 and hope for one kernel at 
     fcntl = None
 
 
+def slots_home():
+    """The folder of the slots: DDPM_EVCXR_HOME, else <repo>/target/evcxr."""
+    return os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+
+
 def cargo_bin():
     home = os.environ.get("CARGO_HOME") or os.path.join(os.path.expanduser("~"), ".cargo")
     return os.path.join(home, "bin")
@@ -106,15 +111,14 @@ def seed_slot(slot, home):
 
 def prepare_slot(home, index):
     """Seed slot `index` (> 0) from slot 0 now, while no kernel compiles in slot 0, unless a
-    kernel holds it; return whether the slot is ready."""
+    kernel holds it (that kernel's slot is warm already)."""
     fd = try_lock(os.path.join(home, "slot-%d.lock" % index))
     if fd is None:
-        return False
+        return
     try:
         slot = os.path.join(home, "slot-%d" % index)
         os.makedirs(slot, exist_ok=True)
         seed_slot(slot, home)
-        return True
     finally:
         os.close(fd)
 
@@ -147,7 +151,7 @@ def write_cargo_config(home):
 
 
 def main():
-    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+    home = slots_home()
     os.makedirs(home, exist_ok=True)
     wait_s = float(os.environ.get("DDPM_EVCXR_WAIT", "3"))
     value = os.environ.get("DDPM_EVCXR_SLOT", "0")

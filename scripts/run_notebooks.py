@@ -43,7 +43,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import evcxr_kernel  # the kernel's launcher, beside this script: its compile-cache slots
+
 PANIC_MARK = "panicked at"
 GUARD_CODE = ":preserve_vars_on_panic 0"
 DEFAULT_DEP = ':dep ddpm = { path = ".." }'
@@ -107,24 +108,16 @@ def indent(text, prefix="    | ", max_lines=40):
 
 def warm_slot_free():
     """Whether no kernel holds slot 0 of the compile cache (see scripts/evcxr_kernel.py)."""
-    try:
-        import fcntl
-    except ImportError:
+    lock = os.path.join(evcxr_kernel.slots_home(), "slot-0.lock")
+    if not os.path.exists(lock):
         return True
-    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
-    try:
-        fd = os.open(os.path.join(home, "slot-0.lock"), os.O_RDWR)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
+    fd = evcxr_kernel.try_lock(lock)
+    if fd is None:
         log("note: another kernel holds the warm compile cache (target/evcxr/slot-0); "
             "using a copy of it")
         return False
-    finally:
-        os.close(fd)
+    os.close(fd)
+    return True
 
 
 class NotebookFailure(Exception):
@@ -272,11 +265,9 @@ def run_notebooks(notebooks, args):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    import evcxr_kernel
-
     # Each worker's kernels use a slot of their own (1 .. jobs - 1 besides slot 0), seeded here
     # from slot 0 while no kernel is compiling in it.
-    home = os.environ.get("DDPM_EVCXR_HOME") or os.path.join(ROOT, "target", "evcxr")
+    home = evcxr_kernel.slots_home()
     for i in range(1, jobs):
         evcxr_kernel.prepare_slot(home, i)
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")

@@ -157,8 +157,7 @@ impl<M: EpsModel> Trainer<M> {
     /// The loss is checked before anything changes: NaN or infinity stops with an error that
     /// names the step, leaving the weights and the EMA as the last good step left them.
     pub fn step_on(&mut self, batch: &NoisedBatch) -> Result<StepStats> {
-        let device = batch.x0.device().clone();
-        crate::device::on_cpu_pool(&device, || self.step_here(batch))
+        crate::device::on_cpu_pool(batch.x0.device(), || self.step_here(batch))
     }
 
     /// [`Self::step_on`] on the calling thread.
