@@ -6,6 +6,8 @@
 //! (C k k, Ho Wo): its row (c, u, v) and column (i, j) hold x[c, s i + u - p, s j + v - p], read as
 //! 0 outside the image.
 
+use std::ops::Range;
+
 use candle_core::{Shape, WithDType};
 
 /// The sizes of one convolution over a batch.
@@ -63,6 +65,29 @@ impl Geometry {
         (off, lo.min(hi) as usize, hi as usize)
     }
 
+    /// With stride 1 and rows as long as the image's (Wo = W), output pixel q = i Wo + j reads
+    /// input pixel q + oy W + ox of its plane: for the valid rows [i0, i1) and columns [j0, j1),
+    /// the span of output pixels from (i0, j0) to (i1 - 1, j1 - 1) and the input pixels they read
+    /// (None for other geometries, or nothing valid). Inside the span, the columns outside
+    /// [j0, j1) wrap around to the neighbouring row and must not be read as this pixel's.
+    fn shifted_span(
+        &self,
+        i0: usize,
+        i1: usize,
+        j0: usize,
+        j1: usize,
+        oy: isize,
+        ox: isize,
+    ) -> Option<(Range<usize>, Range<usize>)> {
+        if self.stride != 1 || self.wo != self.w || i0 >= i1 || j0 >= j1 {
+            return None;
+        }
+        let (start, end) = (i0 * self.wo + j0, (i1 - 1) * self.wo + j1);
+        // Pixel (i0, j0) reads inside the image, so its input position is not negative.
+        let from = (start as isize + oy * self.w as isize + ox) as usize;
+        Some((start..end, from..from + (end - start)))
+    }
+
     /// The input position s i + off of output position i (inside the image by [`Self::valid`]).
     fn at(&self, i: usize, off: isize) -> usize {
         (self.stride as isize * i as isize + off) as usize
@@ -80,43 +105,57 @@ pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
         let plane = &x[ci * hw..][..hw];
         row[..i0 * g.wo].fill(zero);
         row[i1 * g.wo..].fill(zero);
+        if let Some((span, from)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
+            // The row is the plane moved: one copy, then the columns that wrapped around from
+            // the neighbouring image row are set to 0.
+            row[span].copy_from_slice(&plane[from]);
+            for line in row[i0 * g.wo..i1 * g.wo].chunks_exact_mut(g.wo) {
+                line[..j0].fill(zero);
+                line[j1..].fill(zero);
+            }
+            continue;
+        }
         for i in i0..i1 {
             let src = &plane[g.at(i, oy) * g.w..][..g.w];
             let dst = &mut row[i * g.wo..][..g.wo];
             dst[..j0].fill(zero);
             dst[j1.max(j0)..].fill(zero);
-            if g.stride == 1 && j0 < j1 {
-                dst[j0..j1].copy_from_slice(&src[g.at(j0, ox)..g.at(j1, ox)]);
-            } else {
-                for (j, d) in dst.iter_mut().enumerate().take(j1).skip(j0) {
-                    *d = src[g.at(j, ox)];
-                }
+            for (j, d) in dst.iter_mut().enumerate().take(j1).skip(j0) {
+                *d = src[g.at(j, ox)];
             }
         }
     }
 }
 
 /// col2im, the adjoint of [`im2col`]: adds every entry of the column matrix `cols` (C k k, Ho Wo)
-/// to the pixel of the image `dx` (C, H, W) it was copied from.
-pub(super) fn col2im<T: WithDType>(cols: &[T], g: &Geometry, dx: &mut [T]) {
-    let (hw, howo) = (g.h * g.w, g.plane_out());
+/// to the pixel of the image `dx` (C, H, W) it was copied from. The entries of `cols` that
+/// belong to no pixel (the padding) are set to 0 on the way: `cols` is scratch.
+pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
+    let (hw, howo, zero) = (g.h * g.w, g.plane_out(), T::from_f64(0.0));
     for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
         for u in 0..g.k {
             let (oy, i0, i1) = g.valid(u, g.h, g.ho);
             for v in 0..g.k {
                 let (ox, j0, j1) = g.valid(v, g.w, g.wo);
-                let src = &cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
+                let src = &mut cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
+                if let Some((span, to)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
+                    // One pass over the moved rows, the wrapped-around columns zeroed
+                    // first: adding 0 leaves a pixel as it is, so each pixel still receives its
+                    // own entries, in the same order.
+                    for line in src[i0 * g.wo..i1 * g.wo].chunks_exact_mut(g.wo) {
+                        line[..j0].fill(zero);
+                        line[j1..].fill(zero);
+                    }
+                    for (d, &val) in plane[to].iter_mut().zip(&src[span]) {
+                        *d += val;
+                    }
+                    continue;
+                }
                 for i in i0..i1 {
                     let dst = &mut plane[g.at(i, oy) * g.w..][..g.w];
                     let row = &src[i * g.wo..][..g.wo];
-                    if g.stride == 1 && j0 < j1 {
-                        for (d, &val) in dst[g.at(j0, ox)..].iter_mut().zip(&row[j0..j1]) {
-                            *d += val;
-                        }
-                    } else {
-                        for (j, &val) in row.iter().enumerate().take(j1).skip(j0) {
-                            dst[g.at(j, ox)] += val;
-                        }
+                    for (j, &val) in row.iter().enumerate().take(j1).skip(j0) {
+                        dst[g.at(j, ox)] += val;
                     }
                 }
             }

@@ -135,7 +135,7 @@ fn backward<T: WithDType>(
                         matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
                     } else {
                         matmul(&mut dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                        col2im(&dx_cols, g, dx_b);
+                        col2im(&mut dx_cols, g, dx_b);
                     }
                 }
             }
