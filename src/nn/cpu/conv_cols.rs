@@ -109,10 +109,7 @@ pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
             // The row is the plane moved: one copy, then the columns that wrapped around from
             // the neighbouring image row are set to 0.
             row[span].copy_from_slice(&plane[from]);
-            for line in row[i0 * g.wo..i1 * g.wo].chunks_exact_mut(g.wo) {
-                line[..j0].fill(zero);
-                line[j1..].fill(zero);
-            }
+            zero_edges(&mut row[i0 * g.wo..i1 * g.wo], g.wo, j0, j1);
             continue;
         }
         for i in i0..i1 {
@@ -131,7 +128,7 @@ pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
 /// to the pixel of the image `dx` (C, H, W) it was copied from. The entries of `cols` that
 /// belong to no pixel (the padding) are set to 0 on the way: `cols` is scratch.
 pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
-    let (hw, howo, zero) = (g.h * g.w, g.plane_out(), T::from_f64(0.0));
+    let (hw, howo) = (g.h * g.w, g.plane_out());
     for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
         for u in 0..g.k {
             let (oy, i0, i1) = g.valid(u, g.h, g.ho);
@@ -142,10 +139,7 @@ pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
                     // One pass over the moved rows, the wrapped-around columns zeroed
                     // first: adding 0 leaves a pixel as it is, so each pixel still receives its
                     // own entries, in the same order.
-                    for line in src[i0 * g.wo..i1 * g.wo].chunks_exact_mut(g.wo) {
-                        line[..j0].fill(zero);
-                        line[j1..].fill(zero);
-                    }
+                    zero_edges(&mut src[i0 * g.wo..i1 * g.wo], g.wo, j0, j1);
                     for (d, &val) in plane[to].iter_mut().zip(&src[span]) {
                         *d += val;
                     }
@@ -159,6 +153,25 @@ pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Sets columns [0, j0) and [j1, wo) of every line (wo values) of `rows` to 0: the edges a kernel
+/// offset moves outside the image, one or two columns for a 3x3 kernel. Stored one by one for
+/// so few (`fill` would call memset for each line, which costs more than the stores).
+fn zero_edges<T: WithDType>(rows: &mut [T], wo: usize, j0: usize, j1: usize) {
+    let zero = T::from_f64(0.0);
+    if j0 + (wo - j1) > 4 {
+        for line in rows.chunks_exact_mut(wo) {
+            line[..j0].fill(zero);
+            line[j1..].fill(zero);
+        }
+        return;
+    }
+    for line in rows.chunks_exact_mut(wo) {
+        for j in (0..j0).chain(j1..wo) {
+            line[j] = zero;
         }
     }
 }

@@ -14,7 +14,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::vector_math::{lane_sum, sigmoid};
+use super::vector_math::{lane_sum, sigmoid, wide};
 use super::{values, with_values};
 
 /// One group of one batch element in the group norm's backward pass: its values, their mean and
@@ -49,6 +49,7 @@ impl GroupNormOp {
 
     /// Mean and 1/sqrt(var + eps) of the values of one group (two passes: the mean, then the
     /// mean square deviation from it).
+    #[inline(always)]
     fn stats(&self, group: &[f32]) -> (f32, f32) {
         let len = group.len() as f64;
         let mean = lane_sum(group, group, |v, _| v) / len;
@@ -59,6 +60,7 @@ impl GroupNormOp {
 
     /// The gradient with respect to the group norm's output z = x_hat w + b of one group, from
     /// the gradient `g` of SiLU(z): g s(z) (1 + z (1 - s(z))).
+    #[inline(always)]
     fn through_silu(group: &Group, g: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
         let &Group { x, mean, inv, ch0, hw } = group;
         let mut dz = vec![0f32; x.len()];
@@ -75,6 +77,7 @@ impl GroupNormOp {
 
     /// dx of one group from its output gradient `g`, and the group's share of the weight and bias
     /// gradients, per channel of the group.
+    #[inline(always)]
     fn group_backward(group: &Group, g: &[f32], w: &[f32], dx: &mut [f32]) -> Vec<(f64, f64)> {
         let &Group { x, mean, inv, ch0, hw } = group;
         let len = x.len() as f64;
@@ -119,15 +122,20 @@ impl CustomOp3 for GroupNormOp {
         let (per_group, len) = (c / self.groups, c / self.groups * hw);
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(len).zip(x.par_chunks(len)).enumerate().for_each(|(gi, (ys, xs))| {
-            let (mean, inv) = self.stats(xs);
-            let ch0 = gi % self.groups * per_group;
-            for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
-                let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
-                for (y, &x) in ys.iter_mut().zip(xs) {
-                    let z = (x - mean) * scale + shift;
-                    *y = if self.silu { z * sigmoid(z) } else { z };
-                }
-            }
+            wide(
+                #[inline(always)]
+                || {
+                    let (mean, inv) = self.stats(xs);
+                    let ch0 = gi % self.groups * per_group;
+                    for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
+                        let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
+                        for (y, &x) in ys.iter_mut().zip(xs) {
+                            let z = (x - mean) * scale + shift;
+                            *y = if self.silu { z * sigmoid(z) } else { z };
+                        }
+                    }
+                },
+            )
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -152,12 +160,22 @@ impl CustomOp3 for GroupNormOp {
                             .zip(x.par_chunks(len).zip(g.par_chunks(len)))
                             .enumerate()
                             .map(|(gi, (dx, (x, g)))| {
-                                let (mean, inv) = self.stats(x);
-                                let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
-                                match self.silu {
-                                    true => Self::group_backward(&group, &Self::through_silu(&group, g, w, b), w, dx),
-                                    false => Self::group_backward(&group, g, w, dx),
-                                }
+                                wide(
+                                    #[inline(always)]
+                                    || {
+                                        let (mean, inv) = self.stats(x);
+                                        let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
+                                        match self.silu {
+                                            true => Self::group_backward(
+                                                &group,
+                                                &Self::through_silu(&group, g, w, b),
+                                                w,
+                                                dx,
+                                            ),
+                                            false => Self::group_backward(&group, g, w, dx),
+                                        }
+                                    },
+                                )
                             })
                             .collect();
                         (dx, parts)

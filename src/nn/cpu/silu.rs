@@ -5,7 +5,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::vector_math::sigmoid;
+use super::vector_math::{sigmoid, wide};
 use super::{values, with_values, CHUNK};
 
 /// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
@@ -20,9 +20,14 @@ impl CustomOp1 for Silu {
         let x = values::<f32>(s, l)?;
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
-            for (y, &x) in ys.iter_mut().zip(xs) {
-                *y = x * sigmoid(x);
-            }
+            wide(
+                #[inline(always)]
+                || {
+                    for (y, &x) in ys.iter_mut().zip(xs) {
+                        *y = x * sigmoid(x);
+                    }
+                },
+            )
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -33,10 +38,15 @@ impl CustomOp1 for Silu {
                 let mut dx = vec![0f32; x.len()];
                 dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))).for_each(
                     |(ds, (xs, gs))| {
-                        for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
-                            let s = sigmoid(x);
-                            *d = g * s * (1.0 + x * (1.0 - s));
-                        }
+                        wide(
+                            #[inline(always)]
+                            || {
+                                for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
+                                    let s = sigmoid(x);
+                                    *d = g * s * (1.0 + x * (1.0 - s));
+                                }
+                            },
+                        )
                     },
                 );
                 dx

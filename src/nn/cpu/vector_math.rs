@@ -1,9 +1,34 @@
 //! Element-wise arithmetic written so that loops over it compile to vector instructions, for the
 //! CPU kernels (`group_norm.rs`, `silu.rs`, `conv_op.rs`): sums in interleaved partial sums
 //! instead of one chain of dependent additions, and an exp (so a logistic function) without a
-//! library call per value.
+//! library call per value; and [`wide`], which runs such loops with the processor's wider
+//! vectors where it has them.
 
 use candle_core::WithDType;
+
+/// Runs `f` compiled for AVX2 where the processor has it (checked at run time, once per call;
+/// the check is a cached flag), else as built for the baseline x86-64 the crate targets (SSE2):
+/// the same operations on 8 values at a time instead of 4. No operation is fused or reordered,
+/// only widened, so the numbers are the same either way (`tests/nn_bits.rs` pins them).
+/// `f`, called once from one place, is inlined into the AVX2 function, and with it the loops it
+/// contains; they must not be behind a further call that is not inlined (a rayon task): call
+/// `wide` inside the task.
+#[inline(always)]
+pub(super) fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, checked just above.
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}
+
+/// `f()` with AVX2 enabled for everything inlined into it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
 
 /// The sum of f(a_i, b_i) over i (`b` at least as long as `a`), in f64 across blocks of
 /// [`BLOCK`] terms and in eight f32 lanes within a block: a loop the compiler turns into vector
