@@ -14,7 +14,8 @@
 //! as an (O, Ho Wo) one:
 //!
 //! - forward: Y_b = K X_b + bias, written straight into image b of the (B, O, Ho, Wo) output;
-//! - kernel and bias gradients: dK = sum over b of G_b X_b^T, dbias = the sums of G_b's rows
+//! - kernel and bias gradients: dK = sum over b of G_b X_b^T (computed as its transpose, the sum
+//!   of X_b G_b^T, the faster order for `gemm`), dbias = the sums of G_b's rows
 //!   (summed over the images too when the bias is shared by all of them);
 //! - input gradient: dX_b = K^T G_b, and dx_b = col2im(dX_b), each entry added back to the pixel
 //!   it was copied from (col2im is the adjoint of im2col).
@@ -110,7 +111,9 @@ fn backward<T: WithDType>(
         .enumerate()
         .map(|(group, mut dx_group)| {
             let (mut x_cols, mut dx_cols) = (buffer(!pointwise), buffer(need_dx && !pointwise));
-            let (mut grad_k, mut grad_b) = (vec![zero; g.o * rows], vec![zero; g.o]);
+            // dK^T, (C k k, O): the product with the column matrix as its left factor is about twice
+            // as fast in `gemm` as dK = G_b X_b^T, which packs (copies) X_b for every image.
+            let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
             let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
             for b in group * per_group..((group + 1) * per_group).min(g.b) {
                 let g_b = &grad[b * y_len..][..y_len];
@@ -121,7 +124,7 @@ fn backward<T: WithDType>(
                     im2col(x_b, g, &mut x_cols);
                     &x_cols[..]
                 };
-                matmul(&mut grad_k, &Mat::new(g_b, g.o, cols), &Mat::transposed(x_b, cols, rows), true, par);
+                matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
                 for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
                     let row_sum = sum(plane);
                     *total += row_sum;
@@ -139,13 +142,19 @@ fn backward<T: WithDType>(
                     }
                 }
             }
-            (grad_k, grad_b, grad_b_images)
+            (grad_kt, grad_b, grad_b_images)
         })
         .collect();
-    let (mut grad_k, mut grad_b) = (vec![zero; g.o * rows], vec![zero; g.o]);
-    for (part_k, part_b, _) in &partial {
-        for (sum, &v) in grad_k.iter_mut().zip(part_k).chain(grad_b.iter_mut().zip(part_b)) {
+    let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
+    for (part_kt, part_b, _) in &partial {
+        for (sum, &v) in grad_kt.iter_mut().zip(part_kt).chain(grad_b.iter_mut().zip(part_b)) {
             *sum += v;
+        }
+    }
+    let mut grad_k = vec![zero; g.o * rows];
+    for (r, row) in grad_kt.chunks_exact(g.o).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            grad_k[o * rows + r] = v;
         }
     }
     if bias_per_image {
