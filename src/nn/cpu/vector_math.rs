@@ -76,10 +76,13 @@ pub(super) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = x * std::f32::consts::LOG2_E + ROUND; // ROUND + n
+    let n = t - ROUND;
     let f = (x - n * LN2_HI) - n * LN2_LO; // e^x = 2^n e^f
     let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n: t has ROUND's exponent, so n is the difference of their bits, integer arithmetic that
+    // vectorises (`n as i32`, a saturating conversion, is done one value at a time).
+    p * f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23)
 }
 
 /// The sum of `values` in eight interleaved partial sums, added at the end: a loop that compiles
