@@ -33,13 +33,15 @@
 //! that way, instead of adding a (B, O, 1, 1) tensor to the whole output. And a 1x1 convolution
 //! with stride 1 uses the image itself as its column matrix.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 use super::conv_cols::{col2im, im2col, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::vector_math::sum;
-use super::{values, with_values};
+use super::{par_written, values, with_values, written};
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -55,25 +57,27 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
     let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let (kernel, pointwise) = (Mat::new(kernel, g.o, rows), is_pointwise(g));
-    let mut y = vec![zero; g.b * y_len];
-    y.par_chunks_mut(y_len).enumerate().for_each_init(
-        || vec![zero; if pointwise { 0 } else { rows * cols }],
-        |x_cols, (b, y_b)| {
-            let x_b = &x[b * x_len..][..x_len];
-            let x_b = if pointwise {
-                x_b
-            } else {
-                im2col(x_b, g, x_cols);
-                &x_cols[..]
-            };
-            let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
-            for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
-                plane.fill(beta);
+    let columns = || vec![zero; if pointwise { 0 } else { rows * cols }];
+    let image = |x_cols: &mut Vec<T>, b: usize, y_b: &mut [MaybeUninit<T>]| {
+        let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
+        for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
+            for v in plane {
+                v.write(beta);
             }
-            matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
-        },
-    );
-    y
+        }
+        // SAFETY: the O planes of Ho Wo values just written are the whole chunk.
+        let y_b = unsafe { written(y_b) };
+        let x_b = &x[b * x_len..][..x_len];
+        let x_b = if pointwise {
+            x_b
+        } else {
+            im2col(x_b, g, x_cols);
+            &x_cols[..]
+        };
+        matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
+    };
+    // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
+    unsafe { par_written(g.b * y_len, y_len, columns, image) }
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.

@@ -11,11 +11,13 @@
 //!   norm's output z is never stored; the backward pass recomputes it from x and the group's
 //!   statistics, turns g into g s(z) (1 + z (1 - s(z))), and goes on as the group norm's.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::vector_math::{lane_sum, sigmoid, wide};
-use super::{values, with_values};
+use super::{par_written, values, with_values};
 
 /// One group of one batch element in the group norm's backward pass: its values, their mean and
 /// 1/sqrt(var + eps) (computed once for both steps of the fused operation), its first channel and
@@ -120,23 +122,22 @@ impl CustomOp3 for GroupNormOp {
         let (x, w, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?, values::<f32>(s3, l3)?);
         let (c, hw) = self.sizes(l1.shape())?;
         let (per_group, len) = (c / self.groups, c / self.groups * hw);
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(len).zip(x.par_chunks(len)).enumerate().for_each(|(gi, (ys, xs))| {
-            wide(
-                #[inline(always)]
-                || {
-                    let (mean, inv) = self.stats(xs);
-                    let ch0 = gi % self.groups * per_group;
-                    for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
-                        let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
-                        for (y, &x) in ys.iter_mut().zip(xs) {
-                            let z = (x - mean) * scale + shift;
-                            *y = if self.silu { z * sigmoid(z) } else { z };
-                        }
+        let group = |_: &mut (), gi: usize, ys: &mut [MaybeUninit<f32>]| {
+            let xs = &x[gi * len..][..len];
+            let ch0 = gi % self.groups * per_group;
+            wide! {
+                let (mean, inv) = self.stats(xs);
+                for (k, (ys, xs)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
+                    let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
+                    for (y, &x) in ys.iter_mut().zip(xs) {
+                        let z = (x - mean) * scale + shift;
+                        y.write(if self.silu { z * sigmoid(z) } else { z });
                     }
-                },
-            )
-        });
+                }
+            }
+        };
+        // SAFETY: `group` writes every value of its group (its channels' hw values each).
+        let y = unsafe { par_written(x.len(), len, || (), group) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -160,22 +161,16 @@ impl CustomOp3 for GroupNormOp {
                             .zip(x.par_chunks(len).zip(g.par_chunks(len)))
                             .enumerate()
                             .map(|(gi, (dx, (x, g)))| {
-                                wide(
-                                    #[inline(always)]
-                                    || {
-                                        let (mean, inv) = self.stats(x);
-                                        let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
-                                        match self.silu {
-                                            true => Self::group_backward(
-                                                &group,
-                                                &Self::through_silu(&group, g, w, b),
-                                                w,
-                                                dx,
-                                            ),
-                                            false => Self::group_backward(&group, g, w, dx),
+                                wide! {
+                                    let (mean, inv) = self.stats(x);
+                                    let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
+                                    match self.silu {
+                                        true => {
+                                            Self::group_backward(&group, &Self::through_silu(&group, g, w, b), w, dx)
                                         }
-                                    },
-                                )
+                                        false => Self::group_backward(&group, g, w, dx),
+                                    }
+                                }
                             })
                             .collect();
                         (dx, parts)

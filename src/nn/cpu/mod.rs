@@ -30,7 +30,10 @@ mod silu;
 mod upsample;
 mod vector_math;
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor, WithDType};
+use rayon::prelude::*;
 
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
@@ -61,4 +64,38 @@ pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R
         Storage::Cpu(s) => Ok(f(values(s, layout)?)),
         _ => candle_core::bail!("the ddpm CPU kernels run on the CPU only"),
     }
+}
+
+/// `len` values written on rayon's pool, chunk `i` (values `i chunk..`, the last chunk shorter) by
+/// `write(scratch, i, values)`, into memory that is not zeroed first: for a kernel's output,
+/// which it writes whole (`vec![0; len]` would write every value twice). `scratch` is made by
+/// `init` once per rayon task, and reused for the chunks it handles.
+///
+/// # Safety
+/// `write` must set every value of the chunk it is given (with `MaybeUninit::write`, or through
+/// [`written`] once it has).
+pub(super) unsafe fn par_written<T: Send, S>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn() -> S + Sync + Send,
+    write: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut values = Vec::with_capacity(len);
+    values.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each_init(init, |scratch, (i, c)| write(scratch, i, c));
+    // SAFETY: the chunks cover the first `len` values, and `write` set each of them (the
+    // caller's promise).
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// A chunk of [`par_written`] as initialised values.
+///
+/// # Safety
+/// Every value of `values` must have been set.
+pub(super) unsafe fn written<T>(values: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: MaybeUninit<T> has T's layout, and every value is initialised (the caller's promise).
+    unsafe { &mut *(values as *mut [MaybeUninit<T>] as *mut [T]) }
 }

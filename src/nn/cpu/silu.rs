@@ -2,11 +2,12 @@
 //! (behind [`crate::nn::silu`]): dy/dx = s(x) (1 + x (1 - s(x))), where candle differentiates
 //! `Tensor::silu` through the small operations it is built from.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::vector_math::{sigmoid, wide};
-use super::{values, with_values, CHUNK};
+use super::{par_written, values, with_values, CHUNK};
 
 /// SiLU, x s(x), on the CPU with a one-pass backward, both spread over rayon's pool.
 pub(super) struct Silu;
@@ -18,38 +19,33 @@ impl CustomOp1 for Silu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
-            wide(
-                #[inline(always)]
-                || {
-                    for (y, &x) in ys.iter_mut().zip(xs) {
-                        *y = x * sigmoid(x);
-                    }
-                },
-            )
-        });
+        let chunk = |_: &mut (), i: usize, ys: &mut [MaybeUninit<f32>]| {
+            let xs = &x[i * CHUNK..][..ys.len()];
+            wide! {
+                for (y, &x) in ys.iter_mut().zip(xs) {
+                    y.write(x * sigmoid(x));
+                }
+            }
+        };
+        // SAFETY: `chunk` writes each of its values.
+        let y = unsafe { par_written(x.len(), CHUNK, || (), chunk) };
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dx = with_values(arg, |x: &[f32]| {
             with_values(grad, |g: &[f32]| {
-                let mut dx = vec![0f32; x.len()];
-                dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))).for_each(
-                    |(ds, (xs, gs))| {
-                        wide(
-                            #[inline(always)]
-                            || {
-                                for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
-                                    let s = sigmoid(x);
-                                    *d = g * s * (1.0 + x * (1.0 - s));
-                                }
-                            },
-                        )
-                    },
-                );
-                dx
+                let chunk = |_: &mut (), i: usize, ds: &mut [MaybeUninit<f32>]| {
+                    let (xs, gs) = (&x[i * CHUNK..][..ds.len()], &g[i * CHUNK..][..ds.len()]);
+                    wide! {
+                        for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
+                            let s = sigmoid(x);
+                            d.write(g * s * (1.0 + x * (1.0 - s)));
+                        }
+                    }
+                };
+                // SAFETY: `chunk` writes each of its values.
+                unsafe { par_written(x.len(), CHUNK, || (), chunk) }
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))

@@ -1,7 +1,7 @@
 //! Element-wise arithmetic written so that loops over it compile to vector instructions, for the
 //! CPU kernels (`group_norm.rs`, `silu.rs`, `conv_op.rs`): sums in interleaved partial sums
 //! instead of one chain of dependent additions, and an exp (so a logistic function) without a
-//! library call per value; and [`wide`], which runs such loops with the processor's wider
+//! library call per value; and [`on_wide_vectors`] (`wide!`), which runs such loops with the processor's wider
 //! vectors where it has them.
 
 use candle_core::WithDType;
@@ -12,9 +12,9 @@ use candle_core::WithDType;
 /// only widened, so the numbers are the same either way (`tests/nn_bits.rs` pins them).
 /// `f`, called once from one place, is inlined into the AVX2 function, and with it the loops it
 /// contains; they must not be behind a further call that is not inlined (a rayon task): call
-/// `wide` inside the task.
+/// it inside the task.
 #[inline(always)]
-pub(super) fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn on_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2, checked just above.
@@ -22,6 +22,16 @@ pub(super) fn wide<R>(f: impl FnOnce() -> R) -> R {
     }
     f()
 }
+
+/// `wide! { statements }`: [`on_wide_vectors`] of a closure running the statements, marked
+/// `#[inline(always)]` so that it is compiled into the AVX2 function (a closure is not always
+/// inlined otherwise).
+macro_rules! wide {
+    ($($body:tt)*) => {
+        $crate::nn::cpu::vector_math::on_wide_vectors(#[inline(always)] || { $($body)* })
+    };
+}
+pub(super) use wide;
 
 /// `f()` with AVX2 enabled for everything inlined into it.
 #[cfg(target_arch = "x86_64")]
@@ -103,6 +113,27 @@ pub(super) fn sum<T: WithDType>(values: &[T]) -> T {
 #[cfg(test)]
 mod tests {
     use super::{exp, lane_sum, sigmoid, sum};
+
+    #[test]
+    fn widened_loops_give_the_same_bits() {
+        // The loops of the kernels (a logistic function, a product, a lane sum) run as built for
+        // the baseline processor and through `wide!` (AVX2 where this processor has it): every
+        // value the same bits, over values across exp's whole range and around 0.
+        let x: Vec<f32> = (0..20_000).map(|i| (i as f32 - 10_000.0) * 0.0093).collect();
+        let (mut plain, mut widened) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+        for (y, &v) in plain.iter_mut().zip(&x) {
+            *y = v * sigmoid(v);
+        }
+        let plain_sum = lane_sum(&x, &x, |a, b| (a - 0.25) * b);
+        let widened_sum = wide! {
+            for (y, &v) in widened.iter_mut().zip(&x) {
+                *y = v * sigmoid(v);
+            }
+            lane_sum(&x, &x, |a, b| (a - 0.25) * b)
+        };
+        assert_eq!(plain_sum.to_bits(), widened_sum.to_bits());
+        assert!(plain.iter().zip(&widened).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
 
     #[test]
     fn exp_is_within_its_error_bound_over_its_whole_range() {
