@@ -77,7 +77,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
     };
     // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
-    unsafe { par_written(g.b * y_len, y_len, columns, image) }
+    unsafe { par_written(g.b * y_len, y_len, columns, image).0 }
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
@@ -110,11 +110,12 @@ fn backward<T: WithDType>(
         false => (0..groups).map(|_| None).collect(),
     };
     let buffer = |needed: bool| vec![zero; if needed { rows * cols } else { 0 }];
+    // The column matrices of X_b and of dX_b, one pair per rayon task, reused for its groups.
+    let scratch = || (buffer(!pointwise), buffer(need_dx && !pointwise));
     let partial: Vec<(Vec<T>, Vec<T>, Vec<T>)> = shares
         .into_par_iter()
         .enumerate()
-        .map(|(group, mut dx_group)| {
-            let (mut x_cols, mut dx_cols) = (buffer(!pointwise), buffer(need_dx && !pointwise));
+        .map_init(scratch, |(x_cols, dx_cols), (group, mut dx_group)| {
             // dK^T, (C k k, O): the product with the column matrix as its left factor is about twice
             // as fast in `gemm` as dK = G_b X_b^T, which packs (copies) X_b for every image.
             let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
@@ -125,7 +126,7 @@ fn backward<T: WithDType>(
                 let x_b = if pointwise {
                     x_b
                 } else {
-                    im2col(x_b, g, &mut x_cols);
+                    im2col(x_b, g, x_cols);
                     &x_cols[..]
                 };
                 matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
@@ -141,8 +142,8 @@ fn backward<T: WithDType>(
                     if pointwise {
                         matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
                     } else {
-                        matmul(&mut dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                        col2im(&mut dx_cols, g, dx_b);
+                        matmul(dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
+                        col2im(dx_cols, g, dx_b);
                     }
                 }
             }

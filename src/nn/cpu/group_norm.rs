@@ -14,10 +14,9 @@
 use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::vector_math::{lane_sum, sigmoid, wide};
-use super::{par_written, values, with_values};
+use super::{par_written, values, with_values, written};
 
 /// One group of one batch element in the group norm's backward pass: its values, their mean and
 /// 1/sqrt(var + eps) (computed once for both steps of the fused operation), its first channel and
@@ -61,26 +60,24 @@ impl GroupNormOp {
     }
 
     /// The gradient with respect to the group norm's output z = x_hat w + b of one group, from
-    /// the gradient `g` of SiLU(z): g s(z) (1 + z (1 - s(z))).
+    /// the gradient `g` of SiLU(z): g s(z) (1 + z (1 - s(z))), written into `dz`.
     #[inline(always)]
-    fn through_silu(group: &Group, g: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    fn through_silu(group: &Group, g: &[f32], w: &[f32], b: &[f32], dz: &mut [MaybeUninit<f32>]) {
         let &Group { x, mean, inv, ch0, hw } = group;
-        let mut dz = vec![0f32; x.len()];
         for (k, (ds, (xs, gs))) in dz.chunks_exact_mut(hw).zip(x.chunks_exact(hw).zip(g.chunks_exact(hw))).enumerate() {
             let (scale, shift) = (inv * w[ch0 + k], b[ch0 + k]);
             for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
                 let z = (x - mean) * scale + shift;
                 let s = sigmoid(z);
-                *d = g * s * (1.0 + z * (1.0 - s));
+                d.write(g * s * (1.0 + z * (1.0 - s)));
             }
         }
-        dz
     }
 
-    /// dx of one group from its output gradient `g`, and the group's share of the weight and bias
-    /// gradients, per channel of the group.
+    /// dx of one group, in place of its output gradient `g`, and the group's share of the weight
+    /// and bias gradients, per channel of the group.
     #[inline(always)]
-    fn group_backward(group: &Group, g: &[f32], w: &[f32], dx: &mut [f32]) -> Vec<(f64, f64)> {
+    fn group_backward(group: &Group, w: &[f32], g: &mut [f32]) -> Vec<(f64, f64)> {
         let &Group { x, mean, inv, ch0, hw } = group;
         let len = x.len() as f64;
         // Sums over the group of g w and of g w x_hat, and per channel of g x_hat and g.
@@ -95,10 +92,10 @@ impl GroupNormOp {
             dw_db.push((dw, db));
         }
         let (mean_gw, mean_gw_xhat) = ((sum_gw / len) as f32, (sum_gw_xhat / len) as f32);
-        for (k, (ds, (xs, gs))) in dx.chunks_exact_mut(hw).zip(x.chunks_exact(hw).zip(g.chunks_exact(hw))).enumerate() {
+        for (k, (gs, xs)) in g.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).enumerate() {
             let w = w[ch0 + k];
-            for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
-                *d = inv * (g * w - mean_gw - (x - mean) * inv * mean_gw_xhat);
+            for (d, &x) in gs.iter_mut().zip(xs) {
+                *d = inv * (*d * w - mean_gw - (x - mean) * inv * mean_gw_xhat);
             }
         }
         dw_db
@@ -137,7 +134,7 @@ impl CustomOp3 for GroupNormOp {
             }
         };
         // SAFETY: `group` writes every value of its group (its channels' hw values each).
-        let y = unsafe { par_written(x.len(), len, || (), group) };
+        let (y, _) = unsafe { par_written(x.len(), len, || (), group) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -155,25 +152,21 @@ impl CustomOp3 for GroupNormOp {
             with_values(arg2, |w: &[f32]| {
                 with_values(arg3, |b: &[f32]| {
                     with_values(grad, |g: &[f32]| {
-                        let mut dx = vec![0f32; x.len()];
-                        let parts: Vec<Vec<(f64, f64)>> = dx
-                            .par_chunks_mut(len)
-                            .zip(x.par_chunks(len).zip(g.par_chunks(len)))
-                            .enumerate()
-                            .map(|(gi, (dx, (x, g)))| {
-                                wide! {
-                                    let (mean, inv) = self.stats(x);
-                                    let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
-                                    match self.silu {
-                                        true => {
-                                            Self::group_backward(&group, &Self::through_silu(&group, g, w, b), w, dx)
-                                        }
-                                        false => Self::group_backward(&group, g, w, dx),
-                                    }
+                        let group = |_: &mut (), gi: usize, dx: &mut [MaybeUninit<f32>]| {
+                            let (x, g) = (&x[gi * len..][..len], &g[gi * len..][..len]);
+                            wide! {
+                                let (mean, inv) = self.stats(x);
+                                let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
+                                match self.silu {
+                                    true => Self::through_silu(&group, g, w, b, dx),
+                                    false => dx.iter_mut().zip(g).for_each(|(d, &g)| { d.write(g); }),
                                 }
-                            })
-                            .collect();
-                        (dx, parts)
+                                // SAFETY: either arm wrote every value of the group.
+                                Self::group_backward(&group, w, unsafe { written(dx) })
+                            }
+                        };
+                        // SAFETY: `group` writes every value of its group.
+                        unsafe { par_written(x.len(), len, || (), group) }
                     })
                 })
             })

@@ -28,7 +28,7 @@ impl CustomOp1 for Silu {
             }
         };
         // SAFETY: `chunk` writes each of its values.
-        let y = unsafe { par_written(x.len(), CHUNK, || (), chunk) };
+        let (y, _) = unsafe { par_written(x.len(), CHUNK, || (), chunk) };
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -45,7 +45,7 @@ impl CustomOp1 for Silu {
                     }
                 };
                 // SAFETY: `chunk` writes each of its values.
-                unsafe { par_written(x.len(), CHUNK, || (), chunk) }
+                unsafe { par_written(x.len(), CHUNK, || (), chunk).0 }
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
