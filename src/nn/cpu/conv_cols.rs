@@ -10,6 +10,8 @@ use std::ops::Range;
 
 use candle_core::{Shape, WithDType};
 
+use super::vector_math::wide;
+
 /// The sizes of one convolution over a batch.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Geometry {
@@ -126,30 +128,33 @@ pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
 
 /// col2im, the adjoint of [`im2col`]: adds every entry of the column matrix `cols` (C k k, Ho Wo)
 /// to the pixel of the image `dx` (C, H, W) it was copied from. The entries of `cols` that
-/// belong to no pixel (the padding) are set to 0 on the way: `cols` is scratch.
+/// belong to no pixel (the padding) are set to 0 on the way: `cols` is scratch. The sums run
+/// on the processor's wider vectors where it has them (`wide!`).
 pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
-    let (hw, howo) = (g.h * g.w, g.plane_out());
-    for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
-        for u in 0..g.k {
-            let (oy, i0, i1) = g.valid(u, g.h, g.ho);
-            for v in 0..g.k {
-                let (ox, j0, j1) = g.valid(v, g.w, g.wo);
-                let src = &mut cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
-                if let Some((span, to)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
-                    // One pass over the moved rows, the wrapped-around columns zeroed
-                    // first: adding 0 leaves a pixel as it is, so each pixel still receives its
-                    // own entries, in the same order.
-                    zero_edges(&mut src[i0 * g.wo..i1 * g.wo], g.wo, j0, j1);
-                    for (d, &val) in plane[to].iter_mut().zip(&src[span]) {
-                        *d += val;
+    wide! {
+        let (hw, howo) = (g.h * g.w, g.plane_out());
+        for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
+            for u in 0..g.k {
+                let (oy, i0, i1) = g.valid(u, g.h, g.ho);
+                for v in 0..g.k {
+                    let (ox, j0, j1) = g.valid(v, g.w, g.wo);
+                    let src = &mut cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
+                    if let Some((span, to)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
+                        // One pass over the moved rows, the wrapped-around columns zeroed
+                        // first: adding 0 leaves a pixel as it is, so each pixel still receives its
+                        // own entries, in the same order.
+                        zero_edges(&mut src[i0 * g.wo..i1 * g.wo], g.wo, j0, j1);
+                        for (d, &val) in plane[to].iter_mut().zip(&src[span]) {
+                            *d += val;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                for i in i0..i1 {
-                    let dst = &mut plane[g.at(i, oy) * g.w..][..g.w];
-                    let row = &src[i * g.wo..][..g.wo];
-                    for (j, &val) in row.iter().enumerate().take(j1).skip(j0) {
-                        dst[g.at(j, ox)] += val;
+                    for i in i0..i1 {
+                        let dst = &mut plane[g.at(i, oy) * g.w..][..g.w];
+                        let row = &src[i * g.wo..][..g.wo];
+                        for (j, &val) in row.iter().enumerate().take(j1).skip(j0) {
+                            dst[g.at(j, ox)] += val;
+                        }
                     }
                 }
             }
