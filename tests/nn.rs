@@ -601,6 +601,12 @@ fn cpu_kernels_match_candle() {
     let (w, b) = (var("pointwise.weight"), var("pointwise.bias"));
     let theirs = x.conv2d(&w, 0, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
     compare("1x1 conv", pointwise.forward(x).unwrap(), theirs, &[x, &w, &b]);
+    // The attention's softmax over the last dimension, of the scores scaled by 1 / sqrt(d).
+    let scale = 1.0 / 8f64.sqrt();
+    let theirs = ddpm::candle_nn::ops::softmax(&(x * scale).unwrap(), ddpm::candle_core::D::Minus1).unwrap();
+    compare("scaled softmax", ddpm::nn::cpu::scaled_softmax(x, scale).unwrap(), theirs, &[x]);
+    let err = ddpm::nn::cpu::scaled_softmax(x, 0.0).unwrap_err().to_string();
+    assert!(err.contains("positive") && err.contains('0'), "{err}");
     // Up-sampling: each pixel repeated by a broadcast, whose gradient candle sums.
     let theirs = x.reshape((2, 6, 5, 1, 4, 1)).unwrap().broadcast_as((2, 6, 5, 2, 4, 2)).unwrap();
     compare("upsample", ddpm::nn::upsample_nearest(x).unwrap(), theirs.reshape((2, 6, 10, 8)).unwrap(), &[x]);

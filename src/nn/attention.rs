@@ -5,6 +5,7 @@ use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
 use super::conv::Conv1x1;
+use super::cpu::{self, on_cpu_f32};
 use super::norm::GroupNorm;
 use crate::Result;
 
@@ -14,8 +15,9 @@ use crate::Result;
 /// $$\mathrm{out} = x + W_o\,\big[\,V\,\mathrm{softmax}_{\text{keys}}\!\big(Q^\top K / \sqrt{d}\big)^\top\big],\qquad
 ///   (Q, K, V) = W_{qkv}\,\mathrm{GroupNorm}(x)$$
 ///
-/// with W_qkv and W_o 1x1 convolutions. The softmax is `candle_nn::ops::softmax(.., D::Minus1)`,
-/// which has a gradient (candle's fused `softmax_last_dim` has none).
+/// with W_qkv and W_o 1x1 convolutions. On the CPU in f32 the scaled softmax is one operation
+/// ([`super::cpu::scaled_softmax`]); elsewhere it is `candle_nn::ops::softmax(.., D::Minus1)` of
+/// the scaled scores, which has a gradient (candle's fused `softmax_last_dim` has none).
 /// Parameters: `norm`, `qkv` (C -> 3C), `proj` (C -> C).
 #[derive(Debug, Clone)]
 pub struct AttentionBlock {
@@ -52,8 +54,11 @@ impl AttentionBlock {
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let q = q.transpose(1, 2)?.contiguous()?; // (B heads, HW, d)
-        let scores = (q.matmul(&k.contiguous()?)? / (d as f64).sqrt())?; // (B heads, HW queries, HW keys)
-        let attn = candle_nn::ops::softmax(&scores, D::Minus1)?; // softmax over the keys
+        let scores = q.matmul(&k.contiguous()?)?; // (B heads, HW queries, HW keys)
+        let attn = match on_cpu_f32(&scores) {
+            true => cpu::scaled_softmax(&scores, 1.0 / (d as f64).sqrt())?, // softmax over the keys
+            false => candle_nn::ops::softmax(&(scores / (d as f64).sqrt())?, D::Minus1)?,
+        };
         let out = v.contiguous()?.matmul(&attn.transpose(1, 2)?.contiguous()?)?; // (B heads, d, HW queries)
         let out = out.reshape((b, c, h, w))?; // (B, C, H, W)
         Ok((x + self.proj.forward(&out)?)?)

@@ -15,6 +15,7 @@
 //! - `group_norm`: group norm, optionally followed by SiLU in the same operation (the norm's
 //!   output is then never stored);
 //! - `silu`: SiLU with a one-pass backward;
+//! - `softmax`: the attention's scaled softmax over the keys, one pass each way;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
 //!   instructions.
@@ -27,6 +28,7 @@ mod conv_op;
 mod group_norm;
 mod matmul;
 mod silu;
+mod softmax;
 mod upsample;
 mod vector_math;
 
@@ -38,6 +40,7 @@ use rayon::prelude::*;
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
 pub(crate) use silu::silu;
+pub use softmax::scaled_softmax;
 pub(crate) use upsample::upsample2x;
 
 /// Values one rayon task of an element-wise kernel handles.
