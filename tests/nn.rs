@@ -607,6 +607,10 @@ fn cpu_kernels_match_candle() {
     compare("scaled softmax", ddpm::nn::cpu::scaled_softmax(x, scale).unwrap(), theirs, &[x]);
     let err = ddpm::nn::cpu::scaled_softmax(x, 0.0).unwrap_err().to_string();
     assert!(err.contains("positive") && err.contains('0'), "{err}");
+    let err = ddpm::nn::cpu::scaled_softmax(&x.to_dtype(DType::F64).unwrap(), scale).unwrap_err().to_string();
+    assert!(err.contains("f32") && err.contains("F64"), "{err}");
+    let empty = Tensor::zeros((2, 0), DType::F32, &cpu()).unwrap();
+    assert_eq!(ddpm::nn::cpu::scaled_softmax(&empty, scale).unwrap().dims(), &[2, 0]);
     // Up-sampling: each pixel repeated by a broadcast, whose gradient candle sums.
     let theirs = x.reshape((2, 6, 5, 1, 4, 1)).unwrap().broadcast_as((2, 6, 5, 2, 4, 2)).unwrap();
     compare("upsample", ddpm::nn::upsample_nearest(x).unwrap(), theirs.reshape((2, 6, 10, 8)).unwrap(), &[x]);

@@ -84,8 +84,9 @@ impl CustomOp1 for ScaledSoftmax {
     }
 }
 
-/// softmax(scale x) over the last dimension of a non-empty f32 `x` on the CPU, for a scale > 0:
-/// the same values as `candle_nn::ops::softmax(&(x * scale)?, D::Minus1)` up to rounding.
+/// softmax(scale x) over the last dimension of an f32 `x` on the CPU, for a scale > 0: the same
+/// values as `candle_nn::ops::softmax(&(x * scale)?, D::Minus1)` up to rounding. An empty `x` is
+/// returned as it is; another number format or device is an error.
 ///
 /// ```
 /// use ddpm::candle_core::{Device, Tensor};
@@ -98,6 +99,12 @@ impl CustomOp1 for ScaledSoftmax {
 pub fn scaled_softmax(x: &Tensor, scale: f64) -> crate::Result<Tensor> {
     if !(scale > 0.0 && scale.is_finite()) {
         return Err(invalid!("softmax: the scale must be positive and finite, got {scale}"));
+    }
+    if x.elem_count() == 0 {
+        return Ok(x.clone());
+    }
+    if !super::on_cpu_f32(x) {
+        return Err(invalid!("softmax: expected f32 values on the CPU, got {:?} on {:?}", x.dtype(), x.device()));
     }
     Ok(x.contiguous()?.apply_op1(ScaledSoftmax { scale: scale as f32 })?)
 }
