@@ -52,6 +52,17 @@ impl Geometry {
         self.c * self.h * self.w
     }
 
+    /// Whether an image is its own column matrix: a 1x1 kernel, stride 1, no padding.
+    pub fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// Room for one image's column matrix, to pass to [`column_matrix`] (empty when the image
+    /// is its own).
+    pub fn column_buffer<T: WithDType>(&self) -> Vec<T> {
+        vec![T::from_f64(0.0); if self.is_pointwise() { 0 } else { self.rows() * self.plane_out() }]
+    }
+
     /// Pixels of one output plane, the columns of an image's column matrix: Ho Wo.
     pub fn plane_out(&self) -> usize {
         self.ho * self.wo
@@ -96,9 +107,19 @@ impl Geometry {
     }
 }
 
+/// The (C k k, Ho Wo) column matrix of the image `x` (C, H, W): `x` itself for a pointwise
+/// convolution, else [`im2col`] written into `buffer` (a [`Geometry::column_buffer`]).
+pub(super) fn column_matrix<'a, T: WithDType>(x: &'a [T], g: &Geometry, buffer: &'a mut [T]) -> &'a [T] {
+    if g.is_pointwise() {
+        return x;
+    }
+    im2col(x, g, buffer);
+    buffer
+}
+
 /// im2col: writes the (C k k, Ho Wo) column matrix of the image `x` (C, H, W) into `cols`,
 /// every entry (those outside the image as 0), so that `cols` can be reused between images.
-pub(super) fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
+fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
     let (hw, howo, kk, zero) = (g.h * g.w, g.plane_out(), g.k * g.k, T::from_f64(0.0));
     for (r, row) in cols.chunks_exact_mut(howo).take(g.rows()).enumerate() {
         let (ci, u, v) = (r / kk, r / g.k % g.k, r % g.k);
@@ -141,8 +162,8 @@ pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
                     let src = &mut cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
                     if let Some((span, to)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
                         // One pass over the moved rows, the wrapped-around columns zeroed
-                        // first: adding 0 leaves a pixel as it is, so each pixel still receives its
-                        // own entries, in the same order.
+                        // first: adding +0 leaves a pixel as it is (a -0 becomes +0), so each
+                        // pixel still receives its own entries, in the same order.
                         zero_edges(&mut src[i0 * g.wo..i1 * g.wo], g.wo, j0, j1);
                         for (d, &val) in plane[to].iter_mut().zip(&src[span]) {
                             *d += val;

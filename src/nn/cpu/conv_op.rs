@@ -38,7 +38,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::conv_cols::{col2im, im2col, Geometry};
+use super::conv_cols::{col2im, column_matrix, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::vector_math::sum;
 use super::{par_written, values, with_values, written};
@@ -46,18 +46,12 @@ use super::{par_written, values, with_values, written};
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
 
-/// Whether an image is its own column matrix: a 1x1 kernel, stride 1, no padding.
-fn is_pointwise(g: &Geometry) -> bool {
-    g.k == 1 && g.stride == 1 && g.padding == 0
-}
-
 /// y = conv(x, kernel) + bias: the values of a (B, O, Ho, Wo) tensor. `bias` holds O values
 /// (shared by the images) or B O (image b's are `bias[b O..(b + 1) O]`).
 fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec<T> {
-    let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
+    let (rows, cols) = (g.rows(), g.plane_out());
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
-    let (kernel, pointwise) = (Mat::new(kernel, g.o, rows), is_pointwise(g));
-    let columns = || vec![zero; if pointwise { 0 } else { rows * cols }];
+    let kernel = Mat::new(kernel, g.o, rows);
     let image = |x_cols: &mut Vec<T>, b: usize, y_b: &mut [MaybeUninit<T>]| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
         for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
@@ -67,17 +61,11 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         }
         // SAFETY: the O planes of Ho Wo values just written are the whole chunk.
         let y_b = unsafe { written(y_b) };
-        let x_b = &x[b * x_len..][..x_len];
-        let x_b = if pointwise {
-            x_b
-        } else {
-            im2col(x_b, g, x_cols);
-            &x_cols[..]
-        };
+        let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
         matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
     };
     // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
-    unsafe { par_written(g.b * y_len, y_len, columns, image).0 }
+    unsafe { par_written(g.b * y_len, y_len, || g.column_buffer(), image).0 }
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
@@ -100,7 +88,7 @@ fn backward<T: WithDType>(
 ) -> Grads<T> {
     let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
-    let (kernel_t, pointwise) = (Mat::transposed(kernel, rows, g.o), is_pointwise(g)); // K^T: (C k k, O)
+    let kernel_t = Mat::transposed(kernel, rows, g.o); // K^T: (C k k, O)
     let per_group = g.b.div_ceil(GROUPS.min(g.b));
     let groups = g.b.div_ceil(per_group);
     let mut grad_x = vec![zero; if need_dx { g.b * x_len } else { 0 }];
@@ -109,9 +97,8 @@ fn backward<T: WithDType>(
         true => grad_x.chunks_mut(per_group * x_len).map(Some).collect(),
         false => (0..groups).map(|_| None).collect(),
     };
-    let buffer = |needed: bool| vec![zero; if needed { rows * cols } else { 0 }];
     // The column matrices of X_b and of dX_b, one pair per rayon task, reused for its groups.
-    let scratch = || (buffer(!pointwise), buffer(need_dx && !pointwise));
+    let scratch = || (g.column_buffer(), if need_dx { g.column_buffer() } else { Vec::new() });
     let partial: Vec<(Vec<T>, Vec<T>, Vec<T>)> = shares
         .into_par_iter()
         .enumerate()
@@ -122,13 +109,7 @@ fn backward<T: WithDType>(
             let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
             for b in group * per_group..((group + 1) * per_group).min(g.b) {
                 let g_b = &grad[b * y_len..][..y_len];
-                let x_b = &x[b * x_len..][..x_len];
-                let x_b = if pointwise {
-                    x_b
-                } else {
-                    im2col(x_b, g, x_cols);
-                    &x_cols[..]
-                };
+                let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
                 matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
                 for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
                     let row_sum = sum(plane);
@@ -139,7 +120,7 @@ fn backward<T: WithDType>(
                 }
                 if let Some(dx) = dx_group.as_deref_mut() {
                     let dx_b = &mut dx[(b - group * per_group) * x_len..][..x_len];
-                    if pointwise {
+                    if g.is_pointwise() {
                         matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
                     } else {
                         matmul(dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
