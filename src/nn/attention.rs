@@ -55,9 +55,10 @@ impl AttentionBlock {
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let q = q.transpose(1, 2)?.contiguous()?; // (B heads, HW, d)
         let scores = q.matmul(&k.contiguous()?)?; // (B heads, HW queries, HW keys)
+        let scale = 1.0 / (d as f64).sqrt();
         let attn = match on_cpu_f32(&scores) {
-            true => cpu::scaled_softmax(&scores, 1.0 / (d as f64).sqrt())?, // softmax over the keys
-            false => candle_nn::ops::softmax(&(scores / (d as f64).sqrt())?, D::Minus1)?,
+            true => cpu::scaled_softmax(&scores, scale)?, // softmax over the keys
+            false => candle_nn::ops::softmax(&(scores * scale)?, D::Minus1)?,
         };
         let out = v.contiguous()?.matmul(&attn.transpose(1, 2)?.contiguous()?)?; // (B heads, d, HW queries)
         let out = out.reshape((b, c, h, w))?; // (B, C, H, W)

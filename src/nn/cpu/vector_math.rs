@@ -1,15 +1,16 @@
 //! Element-wise arithmetic written so that loops over it compile to vector instructions, for the
-//! CPU kernels (`group_norm.rs`, `silu.rs`, `conv_op.rs`): sums in interleaved partial sums
-//! instead of one chain of dependent additions, and an exp (so a logistic function) without a
-//! library call per value; and [`on_wide_vectors`] (`wide!`), which runs such loops with the processor's wider
-//! vectors where it has them.
+//! CPU kernels (`group_norm.rs`, `silu.rs`, `softmax.rs`, `conv_op.rs`, `conv_cols.rs`): sums in
+//! interleaved partial sums instead of one chain of dependent additions, and an exp (so a
+//! logistic function) without a library call per value; and [`on_wide_vectors`] (`wide!`), which
+//! runs such loops on the processor's wider vectors where it has them.
 
 use candle_core::WithDType;
 
 /// Runs `f` compiled for AVX2 where the processor has it (checked at run time, once per call;
 /// the check is a cached flag), else as built for the baseline x86-64 the crate targets (SSE2):
-/// the same operations on 8 values at a time instead of 4. No operation is fused or reordered,
-/// only widened, so the numbers are the same either way (`tests/nn_bits.rs` pins them).
+/// the same operations on 8 values at a time instead of 4. Rust neither fuses nor reorders
+/// floating-point operations, whatever the target features, so the numbers are the same either
+/// way; `tests/nn_bits.rs` pins those of the kernels as this processor runs them.
 /// `f`, called once from one place, is inlined into the AVX2 function, and with it the loops it
 /// contains; they must not be behind a further call that is not inlined (a rayon task): call
 /// it inside the task.
@@ -113,27 +114,6 @@ pub(super) fn sum<T: WithDType>(values: &[T]) -> T {
 #[cfg(test)]
 mod tests {
     use super::{exp, lane_sum, sigmoid, sum};
-
-    #[test]
-    fn widened_loops_give_the_same_bits() {
-        // The loops of the kernels (a logistic function, a product, a lane sum) run as built for
-        // the baseline processor and through `wide!` (AVX2 where this processor has it): every
-        // value the same bits, over values across exp's whole range and around 0.
-        let x: Vec<f32> = (0..20_000).map(|i| (i as f32 - 10_000.0) * 0.0093).collect();
-        let (mut plain, mut widened) = (vec![0f32; x.len()], vec![0f32; x.len()]);
-        for (y, &v) in plain.iter_mut().zip(&x) {
-            *y = v * sigmoid(v);
-        }
-        let plain_sum = lane_sum(&x, &x, |a, b| (a - 0.25) * b);
-        let widened_sum = wide! {
-            for (y, &v) in widened.iter_mut().zip(&x) {
-                *y = v * sigmoid(v);
-            }
-            lane_sum(&x, &x, |a, b| (a - 0.25) * b)
-        };
-        assert_eq!(plain_sum.to_bits(), widened_sum.to_bits());
-        assert!(plain.iter().zip(&widened).all(|(a, b)| a.to_bits() == b.to_bits()));
-    }
 
     #[test]
     fn exp_is_within_its_error_bound_over_its_whole_range() {
