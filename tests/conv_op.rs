@@ -219,6 +219,31 @@ fn same_numbers_whatever_the_number_of_threads() {
 }
 
 #[test]
+fn what_one_convolution_leaves_in_scratch_memory_never_reaches_the_next() {
+    // The column matrices live in each thread's scratch memory, reused from call to call without
+    // being cleared: a convolution whose values are all NaN, forward and backward, must leave
+    // nothing that the next one reads (its padding included), on a pool of one thread so that
+    // the second runs on the very buffer the first filled.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let after = |poison: bool| {
+        pool.install(|| {
+            if poison {
+                let nan =
+                    |shape: &[usize]| Var::from_tensor(&(randn(1, shape, DType::F32) * f64::NAN).unwrap()).unwrap();
+                let (x, kernel) = (nan(&[2, 6, 12, 12]), nan(&[6, 6, 3, 3]));
+                let y = conv2d_im2col(&x, &kernel, None, 1, 1).unwrap();
+                let g = (&y * &y).unwrap().sum_all().unwrap().backward().unwrap();
+                assert!(values(g.get(&x).unwrap()).iter().all(|v| v.is_nan()));
+            }
+            run(Case::same(3, 4, 9, 7, 5, 3, 1), DType::F32, true, true)
+        })
+    };
+    let (clean, poisoned) = (after(false), after(true));
+    assert!(poisoned.0.iter().all(|v| v.is_finite()), "a NaN left in scratch memory reached the output");
+    assert_eq!(clean, poisoned);
+}
+
+#[test]
 fn conv_layer_uses_this_convolution_for_every_stride() {
     // `Conv::forward` on the CPU in f32 gives exactly this convolution's output, bias included
     // (candle's own would round differently).

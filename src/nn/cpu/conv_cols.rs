@@ -57,10 +57,14 @@ impl Geometry {
         self.k == 1 && self.stride == 1 && self.padding == 0
     }
 
-    /// Room for one image's column matrix, to pass to [`column_matrix`] (empty when the image
-    /// is its own).
-    pub fn column_buffer<T: WithDType>(&self) -> Vec<T> {
-        vec![T::from_f64(0.0); if self.is_pointwise() { 0 } else { self.rows() * self.plane_out() }]
+    /// Values of the room [`column_matrix`] needs for one image's column matrix: C k k Ho Wo (0
+    /// when the image is its own).
+    pub fn column_len(&self) -> usize {
+        if self.is_pointwise() {
+            0
+        } else {
+            self.rows() * self.plane_out()
+        }
     }
 
     /// Pixels of one output plane, the columns of an image's column matrix: Ho Wo.
@@ -108,7 +112,7 @@ impl Geometry {
 }
 
 /// The (C k k, Ho Wo) column matrix of the image `x` (C, H, W): `x` itself for a pointwise
-/// convolution, else [`im2col`] written into `buffer` (a [`Geometry::column_buffer`]).
+/// convolution, else [`im2col`] written into `buffer` ([`Geometry::column_len`] values, whatever they hold).
 pub(super) fn column_matrix<'a, T: WithDType>(x: &'a [T], g: &Geometry, buffer: &'a mut [T]) -> &'a [T] {
     if g.is_pointwise() {
         return x;

@@ -40,6 +40,7 @@ use rayon::prelude::*;
 
 use super::conv_cols::{col2im, column_matrix, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
+use super::scratch::with_scratch;
 use super::vector_math::sum;
 use super::{par_written, values, with_values, written};
 
@@ -52,7 +53,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
     let (rows, cols) = (g.rows(), g.plane_out());
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let kernel = Mat::new(kernel, g.o, rows);
-    let image = |x_cols: &mut Vec<T>, b: usize, y_b: &mut [MaybeUninit<T>]| {
+    let image = |_: &mut (), b: usize, y_b: &mut [MaybeUninit<T>]| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
         for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
             for v in plane {
@@ -61,11 +62,13 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         }
         // SAFETY: the O planes of Ho Wo values just written are the whole chunk.
         let y_b = unsafe { written(y_b) };
-        let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
-        matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
+        with_scratch(g.column_len(), |x_cols| {
+            let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
+            matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
+        })
     };
     // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
-    unsafe { par_written(g.b * y_len, y_len, || g.column_buffer(), image).0 }
+    unsafe { par_written(g.b * y_len, y_len, || (), image).0 }
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
@@ -97,39 +100,41 @@ fn backward<T: WithDType>(
         true => grad_x.chunks_mut(per_group * x_len).map(Some).collect(),
         false => (0..groups).map(|_| None).collect(),
     };
-    // The column matrices of X_b and of dX_b, one pair per rayon task, reused for its groups.
-    let scratch = || (g.column_buffer(), if need_dx { g.column_buffer() } else { Vec::new() });
+    // The column matrices of X_b and of dX_b, in the thread's scratch memory.
+    let scratch_len = if need_dx { 2 * g.column_len() } else { g.column_len() };
+    let group_grads = |scratch: &mut [T], group: usize, mut dx_group: Option<&mut [T]>| {
+        let (x_cols, dx_cols) = scratch.split_at_mut(g.column_len());
+        // dK^T, (C k k, O): the product with the column matrix as its left factor is about twice
+        // as fast in `gemm` as dK = G_b X_b^T, which packs (copies) X_b for every image.
+        let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
+        let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
+        for b in group * per_group..((group + 1) * per_group).min(g.b) {
+            let g_b = &grad[b * y_len..][..y_len];
+            let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
+            matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
+            for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
+                let row_sum = sum(plane);
+                *total += row_sum;
+                if bias_per_image {
+                    grad_b_images.push(row_sum);
+                }
+            }
+            if let Some(dx) = dx_group.as_deref_mut() {
+                let dx_b = &mut dx[(b - group * per_group) * x_len..][..x_len];
+                if g.is_pointwise() {
+                    matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
+                } else {
+                    matmul(dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
+                    col2im(dx_cols, g, dx_b);
+                }
+            }
+        }
+        (grad_kt, grad_b, grad_b_images)
+    };
     let partial: Vec<(Vec<T>, Vec<T>, Vec<T>)> = shares
         .into_par_iter()
         .enumerate()
-        .map_init(scratch, |(x_cols, dx_cols), (group, mut dx_group)| {
-            // dK^T, (C k k, O): the product with the column matrix as its left factor is about twice
-            // as fast in `gemm` as dK = G_b X_b^T, which packs (copies) X_b for every image.
-            let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
-            let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
-            for b in group * per_group..((group + 1) * per_group).min(g.b) {
-                let g_b = &grad[b * y_len..][..y_len];
-                let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
-                matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
-                for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
-                    let row_sum = sum(plane);
-                    *total += row_sum;
-                    if bias_per_image {
-                        grad_b_images.push(row_sum);
-                    }
-                }
-                if let Some(dx) = dx_group.as_deref_mut() {
-                    let dx_b = &mut dx[(b - group * per_group) * x_len..][..x_len];
-                    if g.is_pointwise() {
-                        matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                    } else {
-                        matmul(dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                        col2im(dx_cols, g, dx_b);
-                    }
-                }
-            }
-            (grad_kt, grad_b, grad_b_images)
-        })
+        .map(|(group, dx_group)| with_scratch(scratch_len, |scratch| group_grads(scratch, group, dx_group)))
         .collect();
     let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
     for (part_kt, part_b, _) in &partial {

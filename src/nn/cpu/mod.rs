@@ -17,6 +17,7 @@
 //! - `silu`: SiLU with a one-pass backward;
 //! - `softmax`: the attention's scaled softmax over the keys, one pass each way;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
+//! - `scratch`: each thread's reusable buffer for the column matrices;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
 //!   instructions.
 //!
@@ -27,6 +28,7 @@ mod conv_cols;
 mod conv_op;
 mod group_norm;
 mod matmul;
+mod scratch;
 mod silu;
 mod softmax;
 mod upsample;
