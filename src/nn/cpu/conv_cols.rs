@@ -82,6 +82,14 @@ impl Geometry {
         (off, lo.min(hi) as usize, hi as usize)
     }
 
+    /// [`Self::valid`] for every kernel offset, down the rows and across the columns: computed
+    /// once per image, not once per row of its column matrix (each holds divisions).
+    fn valid_offsets(&self) -> (Vec<(isize, usize, usize)>, Vec<(isize, usize, usize)>) {
+        let down = (0..self.k).map(|u| self.valid(u, self.h, self.ho)).collect();
+        let across = (0..self.k).map(|v| self.valid(v, self.w, self.wo)).collect();
+        (down, across)
+    }
+
     /// With stride 1 and rows as long as the image's (Wo = W), output pixel q = i Wo + j reads
     /// input pixel q + oy W + ox of its plane: for the valid rows [i0, i1) and columns [j0, j1),
     /// the span of output pixels from (i0, j0) to (i1 - 1, j1 - 1) and the input pixels they read
@@ -124,12 +132,13 @@ pub(super) fn column_matrix<'a, T: WithDType>(x: &'a [T], g: &Geometry, buffer: 
 /// im2col: writes the (C k k, Ho Wo) column matrix of the image `x` (C, H, W) into `cols`,
 /// every entry (those outside the image as 0), so that `cols` can be reused between images.
 fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
-    let (hw, howo, kk, zero) = (g.h * g.w, g.plane_out(), g.k * g.k, T::from_f64(0.0));
-    for (r, row) in cols.chunks_exact_mut(howo).take(g.rows()).enumerate() {
-        let (ci, u, v) = (r / kk, r / g.k % g.k, r % g.k);
-        let (oy, i0, i1) = g.valid(u, g.h, g.ho);
-        let (ox, j0, j1) = g.valid(v, g.w, g.wo);
-        let plane = &x[ci * hw..][..hw];
+    let (hw, howo, zero) = (g.h * g.w, g.plane_out(), T::from_f64(0.0));
+    let (down, across) = g.valid_offsets();
+    let (down, across) = (&down, &across);
+    // Row (c, u, v) of the column matrix: plane c under kernel offset (u, v).
+    let offsets = |plane| down.iter().flat_map(move |dy| across.iter().map(move |dx| (plane, dy, dx)));
+    let rows = x.chunks_exact(hw).take(g.c).flat_map(offsets);
+    for (row, (plane, &(oy, i0, i1), &(ox, j0, j1))) in cols.chunks_exact_mut(howo).zip(rows) {
         row[..i0 * g.wo].fill(zero);
         row[i1 * g.wo..].fill(zero);
         if let Some((span, from)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
@@ -158,11 +167,10 @@ fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
 pub(super) fn col2im<T: WithDType>(cols: &mut [T], g: &Geometry, dx: &mut [T]) {
     wide! {
         let (hw, howo) = (g.h * g.w, g.plane_out());
+        let (down, across) = g.valid_offsets();
         for (ci, plane) in dx.chunks_exact_mut(hw).take(g.c).enumerate() {
-            for u in 0..g.k {
-                let (oy, i0, i1) = g.valid(u, g.h, g.ho);
-                for v in 0..g.k {
-                    let (ox, j0, j1) = g.valid(v, g.w, g.wo);
+            for (u, &(oy, i0, i1)) in down.iter().enumerate() {
+                for (v, &(ox, j0, j1)) in across.iter().enumerate() {
                     let src = &mut cols[((ci * g.k + u) * g.k + v) * howo..][..howo];
                     if let Some((span, to)) = g.shifted_span(i0, i1, j0, j1, oy, ox) {
                         // One pass over the moved rows, the wrapped-around columns zeroed
