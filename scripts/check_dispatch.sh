@@ -4,6 +4,8 @@
 # tests/pinned.rs) twice: on this processor, and under QEMU's user-mode emulator as a Haswell, an
 # x86-64 with AVX2 and FMA but no AVX-512. Both must pass, each against the bits pinned for the
 # kernels it has, so the same binary runs, and computes as before, on a processor without AVX-512.
+# The element-wise kernels (`wide!`, src/nn/cpu/vector_math.rs) choose AVX-512 or AVX2 the same
+# way, with the same bits on either: the emulated run checks their AVX2 path.
 # Needs qemu-x86_64 (Debian: apt-get install qemu-user); the CI installs it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -6,16 +6,22 @@
 
 use candle_core::WithDType;
 
-/// Runs `f` compiled for AVX2 where the processor has it (checked at run time, once per call;
-/// the check is a cached flag), else as built for the baseline x86-64 the crate targets (SSE2):
-/// the same operations on 8 values at a time instead of 4. Rust neither fuses nor reorders
-/// floating-point operations, whatever the target features, so the numbers are the same either
-/// way; `tests/nn_bits.rs` pins those of the kernels as this processor runs them.
-/// `f`, called once from one place, is inlined into the AVX2 function, and with it the loops it
-/// contains; they must not be behind a further call that is not inlined (a rayon task): call
-/// it inside the task.
+/// Runs `f` compiled for AVX-512 where the processor has it, else for AVX2 where it has that
+/// (checked at run time, once per call; the check is a cached flag), else as built for the
+/// baseline x86-64 the crate targets (SSE2): the same operations on 16 or 8 values at a time
+/// instead of 4. Rust neither fuses nor reorders floating-point operations, whatever the target
+/// features, so the numbers are the same every way; `tests/nn_bits.rs` pins those of the kernels
+/// as this processor runs them, and `make check-dispatch` runs it again on an emulated processor
+/// without AVX-512. `f`, called once from one place, is inlined into the AVX-512 and AVX2
+/// functions, and with it the loops it contains; they must not be behind a further call that is
+/// not inlined (a rayon task): call it inside the task.
 #[inline(always)]
 pub(super) fn on_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512, checked just above.
+        return unsafe { with_avx512(f) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2, checked just above.
@@ -25,8 +31,8 @@ pub(super) fn on_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// `wide! { statements }`: [`on_wide_vectors`] of a closure running the statements, marked
-/// `#[inline(always)]` so that it is compiled into the AVX2 function (a closure is not always
-/// inlined otherwise).
+/// `#[inline(always)]` so that it is compiled into the AVX-512 and AVX2 functions (a closure is
+/// not always inlined otherwise).
 macro_rules! wide {
     ($($body:tt)*) => {
         $crate::nn::cpu::vector_math::on_wide_vectors(#[inline(always)] || { $($body)* })
@@ -38,6 +44,13 @@ pub(super) use wide;
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// `f()` with AVX-512 enabled for everything inlined into it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
