@@ -12,6 +12,10 @@ use candle_core::{Shape, WithDType};
 
 use super::vector_math::wide;
 
+/// A kernel offset's input offset and the range [lo, hi) of output positions it reads inside
+/// the image, along one axis ([`Geometry::valid`]).
+type Valid = (isize, usize, usize);
+
 /// The sizes of one convolution over a batch.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Geometry {
@@ -74,7 +78,7 @@ impl Geometry {
 
     /// For kernel offset `u` along an axis of `len` input and `out` output positions: the input
     /// offset u - p, and the output positions i in [lo, hi) whose input s i + u - p is inside.
-    fn valid(&self, u: usize, len: usize, out: usize) -> (isize, usize, usize) {
+    fn valid(&self, u: usize, len: usize, out: usize) -> Valid {
         let (off, s) = (u as isize - self.padding as isize, self.stride as isize);
         let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
         let room = len as isize - off;
@@ -84,7 +88,7 @@ impl Geometry {
 
     /// [`Self::valid`] for every kernel offset, down the rows and across the columns: computed
     /// once per image, not once per row of its column matrix (each holds divisions).
-    fn valid_offsets(&self) -> (Vec<(isize, usize, usize)>, Vec<(isize, usize, usize)>) {
+    fn valid_offsets(&self) -> (Vec<Valid>, Vec<Valid>) {
         let down = (0..self.k).map(|u| self.valid(u, self.h, self.ho)).collect();
         let across = (0..self.k).map(|v| self.valid(v, self.w, self.wo)).collect();
         (down, across)
