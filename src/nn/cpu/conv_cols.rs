@@ -124,7 +124,8 @@ impl Geometry {
 }
 
 /// The (C k k, Ho Wo) column matrix of the image `x` (C, H, W): `x` itself for a pointwise
-/// convolution, else [`im2col`] written into `buffer` ([`Geometry::column_len`] values, whatever they hold).
+/// convolution, else [`im2col`] written into `buffer` ([`Geometry::column_len`] values, whatever
+/// they held before).
 pub(super) fn column_matrix<'a, T: WithDType>(x: &'a [T], g: &Geometry, buffer: &'a mut [T]) -> &'a [T] {
     if g.is_pointwise() {
         return x;

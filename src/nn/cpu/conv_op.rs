@@ -22,9 +22,10 @@
 //!
 //! candle computes the input gradient of its `conv2d` with `conv_transpose2d`, a direct loop on
 //! the CPU; here all three are products through the `gemm` crate, candle's own. Images
-//! are spread over rayon's global pool (the one candle uses); each task reuses one column matrix
-//! (C k k x Ho Wo values, small enough to stay in cache) for all its images, so no temporary the
-//! size of the batch is allocated, zeroed by the kernel page by page, or transposed. The kernel
+//! are spread over rayon's global pool (the one candle uses); each thread builds an image's column
+//! matrix (C k k x Ho Wo values, small enough to stay in cache) in its scratch memory
+//! (`scratch.rs`), kept from image to image and from call to call, so no temporary the size of
+//! the batch is allocated, zeroed, or transposed. The kernel
 //! gradient is summed over a fixed number of groups of images, then over the groups in order:
 //! the same numbers whatever the number of threads. The bias is part of the operation, since
 //! candle's gradient of a broadcast addition is a slow strided sum. The bias is either (O), one
