@@ -54,7 +54,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
     let (rows, cols) = (g.rows(), g.plane_out());
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let kernel = Mat::new(kernel, g.o, rows);
-    let image = |_: &mut (), b: usize, y_b: &mut [MaybeUninit<T>]| {
+    let image = |b: usize, y_b: &mut [MaybeUninit<T>]| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
         for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
             for v in plane {
@@ -69,7 +69,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         })
     };
     // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
-    unsafe { par_written(g.b * y_len, y_len, || (), image).0 }
+    unsafe { par_written(g.b * y_len, y_len, image).0 }
 }
 
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.

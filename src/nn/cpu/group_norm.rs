@@ -119,7 +119,7 @@ impl CustomOp3 for GroupNormOp {
         let (x, w, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?, values::<f32>(s3, l3)?);
         let (c, hw) = self.sizes(l1.shape())?;
         let (per_group, len) = (c / self.groups, c / self.groups * hw);
-        let group = |_: &mut (), gi: usize, ys: &mut [MaybeUninit<f32>]| {
+        let group = |gi: usize, ys: &mut [MaybeUninit<f32>]| {
             let xs = &x[gi * len..][..len];
             let ch0 = gi % self.groups * per_group;
             wide! {
@@ -134,7 +134,7 @@ impl CustomOp3 for GroupNormOp {
             }
         };
         // SAFETY: `group` writes every value of its group (its channels' hw values each).
-        let (y, _) = unsafe { par_written(x.len(), len, || (), group) };
+        let (y, _) = unsafe { par_written(x.len(), len, group) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -152,7 +152,7 @@ impl CustomOp3 for GroupNormOp {
             with_values(arg2, |w: &[f32]| {
                 with_values(arg3, |b: &[f32]| {
                     with_values(grad, |g: &[f32]| {
-                        let group = |_: &mut (), gi: usize, dx: &mut [MaybeUninit<f32>]| {
+                        let group = |gi: usize, dx: &mut [MaybeUninit<f32>]| {
                             let (x, g) = (&x[gi * len..][..len], &g[gi * len..][..len]);
                             wide! {
                                 let (mean, inv) = self.stats(x);
@@ -166,7 +166,7 @@ impl CustomOp3 for GroupNormOp {
                             }
                         };
                         // SAFETY: `group` writes every value of its group.
-                        unsafe { par_written(x.len(), len, || (), group) }
+                        unsafe { par_written(x.len(), len, group) }
                     })
                 })
             })

@@ -72,26 +72,22 @@ pub(super) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R
 }
 
 /// `len` values written on rayon's pool, chunk `i` (values `i chunk..`, the last chunk shorter) by
-/// `write(scratch, i, values)`, into memory that is not zeroed first: for a kernel's output,
-/// which it writes whole (`vec![0; len]` would write every value twice). `scratch` is made by
-/// `init` once per rayon task, and reused for the chunks it handles. Also returns what `write`
-/// returned for each chunk, in order.
+/// `write(i, values)`, into memory that is not zeroed first: for a kernel's output, which it
+/// writes whole (`vec![0; len]` would write every value twice). Also returns what `write`
+/// returned for each chunk, in order. (A kernel that needs scratch memory takes the thread's,
+/// `scratch::with_scratch`.)
 ///
 /// # Safety
 /// `write` must set every value of the chunk it is given (with `MaybeUninit::write`, or through
 /// [`written`] once it has).
-pub(super) unsafe fn par_written<T: Send, S, R: Send>(
+pub(super) unsafe fn par_written<T: Send, R: Send>(
     len: usize,
     chunk: usize,
-    init: impl Fn() -> S + Sync + Send,
-    write: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) -> R + Sync + Send,
+    write: impl Fn(usize, &mut [MaybeUninit<T>]) -> R + Sync + Send,
 ) -> (Vec<T>, Vec<R>) {
     let mut values = Vec::with_capacity(len);
-    let results = values.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .map_init(init, |scratch, (i, c)| write(scratch, i, c))
-        .collect();
+    let results =
+        values.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().map(|(i, c)| write(i, c)).collect();
     // SAFETY: the chunks cover the first `len` values, and `write` set each of them (the
     // caller's promise).
     unsafe { values.set_len(len) };

@@ -19,7 +19,7 @@ impl CustomOp1 for Silu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
-        let chunk = |_: &mut (), i: usize, ys: &mut [MaybeUninit<f32>]| {
+        let chunk = |i: usize, ys: &mut [MaybeUninit<f32>]| {
             let xs = &x[i * CHUNK..][..ys.len()];
             wide! {
                 for (y, &x) in ys.iter_mut().zip(xs) {
@@ -28,14 +28,14 @@ impl CustomOp1 for Silu {
             }
         };
         // SAFETY: `chunk` writes each of its values.
-        let (y, _) = unsafe { par_written(x.len(), CHUNK, || (), chunk) };
+        let (y, _) = unsafe { par_written(x.len(), CHUNK, chunk) };
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dx = with_values(arg, |x: &[f32]| {
             with_values(grad, |g: &[f32]| {
-                let chunk = |_: &mut (), i: usize, ds: &mut [MaybeUninit<f32>]| {
+                let chunk = |i: usize, ds: &mut [MaybeUninit<f32>]| {
                     let (xs, gs) = (&x[i * CHUNK..][..ds.len()], &g[i * CHUNK..][..ds.len()]);
                     wide! {
                         for (d, (&x, &g)) in ds.iter_mut().zip(xs.iter().zip(gs)) {
@@ -45,7 +45,7 @@ impl CustomOp1 for Silu {
                     }
                 };
                 // SAFETY: `chunk` writes each of its values.
-                unsafe { par_written(x.len(), CHUNK, || (), chunk).0 }
+                unsafe { par_written(x.len(), CHUNK, chunk).0 }
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))

@@ -38,7 +38,7 @@ impl CustomOp1 for ScaledSoftmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, n) = (values::<f32>(s, l)?, l.shape().dims().last().copied().unwrap_or(1));
         let task_len = Self::task_len(n);
-        let rows = |_: &mut (), i: usize, ys: &mut [MaybeUninit<f32>]| {
+        let rows = |i: usize, ys: &mut [MaybeUninit<f32>]| {
             let xs = &x[i * task_len..][..ys.len()];
             wide! {
                 for (ys, xs) in ys.chunks_exact_mut(n).zip(xs.chunks_exact(n)) {
@@ -56,7 +56,7 @@ impl CustomOp1 for ScaledSoftmax {
             }
         };
         // SAFETY: `rows` writes every value of its rows.
-        let (y, _) = unsafe { par_written(x.len(), task_len, || (), rows) };
+        let (y, _) = unsafe { par_written(x.len(), task_len, rows) };
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -65,7 +65,7 @@ impl CustomOp1 for ScaledSoftmax {
         let task_len = Self::task_len(n);
         let dx = with_values(res, |y: &[f32]| {
             with_values(grad, |g: &[f32]| {
-                let rows = |_: &mut (), i: usize, ds: &mut [MaybeUninit<f32>]| {
+                let rows = |i: usize, ds: &mut [MaybeUninit<f32>]| {
                     let (ys, gs) = (&y[i * task_len..][..ds.len()], &g[i * task_len..][..ds.len()]);
                     wide! {
                         for (ds, (ys, gs)) in ds.chunks_exact_mut(n).zip(ys.chunks_exact(n).zip(gs.chunks_exact(n))) {
@@ -77,7 +77,7 @@ impl CustomOp1 for ScaledSoftmax {
                     }
                 };
                 // SAFETY: `rows` writes every value of its rows.
-                unsafe { par_written(y.len(), task_len, || (), rows).0 }
+                unsafe { par_written(y.len(), task_len, rows).0 }
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
