@@ -43,7 +43,7 @@ use super::conv_cols::{col2im, column_matrix, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::scratch::with_scratch;
 use super::vector_math::sum;
-use super::{par_written, values, with_values, written};
+use super::{par_written, values, with_values, written, CHUNK};
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -72,6 +72,10 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
     unsafe { par_written(g.b * y_len, y_len, image).0 }
 }
 
+/// A group of images' dL/dK^T (C k k, O), dL/dbias (O), and each image's dL/dbias (O each, when
+/// the bias is per image).
+type GroupGrads<T> = (Vec<T>, Vec<T>, Vec<T>);
+
 /// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
 struct Grads<T> {
     x: Vec<T>,
@@ -95,12 +99,6 @@ fn backward<T: WithDType>(
     let kernel_t = Mat::transposed(kernel, rows, g.o); // K^T: (C k k, O)
     let per_group = g.b.div_ceil(GROUPS.min(g.b));
     let groups = g.b.div_ceil(per_group);
-    let mut grad_x = vec![zero; if need_dx { g.b * x_len } else { 0 }];
-    // Each group's share of dx (None when not needed).
-    let shares: Vec<Option<&mut [T]>> = match need_dx {
-        true => grad_x.chunks_mut(per_group * x_len).map(Some).collect(),
-        false => (0..groups).map(|_| None).collect(),
-    };
     // The column matrices of X_b and of dX_b, in the thread's scratch memory.
     let scratch_len = if need_dx { 2 * g.column_len() } else { g.column_len() };
     let group_grads = |scratch: &mut [T], group: usize, mut dx_group: Option<&mut [T]>| {
@@ -132,27 +130,59 @@ fn backward<T: WithDType>(
         }
         (grad_kt, grad_b, grad_b_images)
     };
-    let partial: Vec<(Vec<T>, Vec<T>, Vec<T>)> = shares
-        .into_par_iter()
-        .enumerate()
-        .map(|(group, dx_group)| with_scratch(scratch_len, |scratch| group_grads(scratch, group, dx_group)))
-        .collect();
-    let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
-    for (part_kt, part_b, _) in &partial {
-        for (sum, &v) in grad_kt.iter_mut().zip(part_kt).chain(grad_b.iter_mut().zip(part_b)) {
+    let with_group_scratch =
+        |group, dx_group: Option<&mut [T]>| with_scratch(scratch_len, |s| group_grads(s, group, dx_group));
+    // dx is zeroed by each group for its own images, on the pool (col2im adds into it).
+    let (grad_x, partial): (Vec<T>, Vec<GroupGrads<T>>) = match need_dx {
+        // SAFETY: each group sets all of its share of dx (to 0) before reading it.
+        true => unsafe {
+            par_written(g.b * x_len, per_group * x_len, |group, share| {
+                share.fill(MaybeUninit::new(zero));
+                with_group_scratch(group, Some(written(share)))
+            })
+        },
+        false => (Vec::new(), (0..groups).into_par_iter().map(|group| with_group_scratch(group, None)).collect()),
+    };
+    let grad_k = kernel_grad(partial.iter().map(|(kt, _, _)| kt.as_slice()).collect(), rows, g.o);
+    let mut grad_b = vec![zero; g.o];
+    for (_, part_b, _) in &partial {
+        for (sum, &v) in grad_b.iter_mut().zip(part_b) {
             *sum += v;
-        }
-    }
-    let mut grad_k = vec![zero; g.o * rows];
-    for (r, row) in grad_kt.chunks_exact(g.o).enumerate() {
-        for (o, &v) in row.iter().enumerate() {
-            grad_k[o * rows + r] = v;
         }
     }
     if bias_per_image {
         grad_b = partial.into_iter().flat_map(|(_, _, images)| images).collect();
     }
     Grads { x: grad_x, kernel: grad_k, bias: grad_b }
+}
+
+/// dL/dK (O, C k k) from the groups' dL/dK^T (C k k, O each): their sum, in the groups' order,
+/// transposed. Both passes are spread over rayon's pool; each value is the same sum, in the same
+/// order, whatever the number of threads.
+fn kernel_grad<T: WithDType>(parts: Vec<&[T]>, rows: usize, o: usize) -> Vec<T> {
+    let zero = T::from_f64(0.0);
+    let chunk = CHUNK.div_ceil(parts.len().max(1));
+    // SAFETY: each chunk is set to 0 before the groups' values are added to it.
+    let (grad_kt, _) = unsafe {
+        par_written(rows * o, chunk, |i, sums| {
+            sums.fill(MaybeUninit::new(zero));
+            let sums = written(sums);
+            for part in &parts {
+                for (sum, &v) in sums.iter_mut().zip(&part[i * chunk..]) {
+                    *sum += v;
+                }
+            }
+        })
+    };
+    // SAFETY: each row of dK (one output channel) is written whole.
+    let (grad_k, _) = unsafe {
+        par_written(o * rows, rows, |oi, row| {
+            for (r, v) in row.iter_mut().enumerate() {
+                v.write(grad_kt[r * o + oi]);
+            }
+        })
+    };
+    grad_k
 }
 
 /// The gradients as tensors, for values of type `T`: for x only when it needs one (not the
