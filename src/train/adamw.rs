@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
+use rayon::prelude::*;
 
 use crate::Result;
 
@@ -66,24 +67,29 @@ impl AdamW {
         self.t
     }
 
-    /// One update of every variable that has a gradient in `grads`.
+    /// One update of every variable that has a gradient in `grads`. On the CPU the variables are
+    /// spread over rayon's pool (each one's update is the same operations, so the same numbers).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
         let scale_m = 1.0 / (1.0 - BETA1.powi(self.t as i32));
         let scale_v = 1.0 / (1.0 - BETA2.powi(self.t as i32));
-        let decay = 1.0 - self.lr * self.weight_decay;
-        for (_, theta, m, v) in self.vars.iter_mut() {
-            let Some(g) = grads.get(theta.as_tensor()) else { continue };
+        let (lr, decay) = (self.lr, 1.0 - self.lr * self.weight_decay);
+        let update = |(_, theta, m, v): &mut (String, Var, Tensor, Tensor)| -> Result<()> {
+            let Some(g) = grads.get(theta.as_tensor()) else { return Ok(()) };
             let next_m = ((&*m * BETA1)? + (g * (1.0 - BETA1))?)?;
             let next_v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
             let m_hat = (&next_m * scale_m)?;
             let v_hat = (&next_v * scale_v)?;
             let adjusted = (m_hat / (v_hat.sqrt()? + EPS)?)?;
-            let next_theta = ((theta.as_tensor() * decay)? - (adjusted * self.lr)?)?;
+            let next_theta = ((theta.as_tensor() * decay)? - (adjusted * lr)?)?;
             theta.set(&next_theta)?;
             (*m, *v) = (next_m, next_v);
+            Ok(())
+        };
+        match self.vars.first().is_some_and(|(_, var, _, _)| var.device().is_cpu()) {
+            true => self.vars.par_iter_mut().try_for_each(update),
+            false => self.vars.iter_mut().try_for_each(update),
         }
-        Ok(())
     }
 
     /// The moment estimates by name: `adam_m.NAME` and `adam_v.NAME` for each variable `NAME`.
