@@ -338,13 +338,14 @@ proptest! {
 /// `Conv::forward_add(x, shift)` against `forward(x)` plus the shift broadcast over the pixels,
 /// in f32: the output and the gradients of x, the shift, the weight and the bias of sum(y r).
 /// On the CPU the shift joins the bias inside the operation (a (B, O) bias, one per image), so
-/// this checks that path's forward and its per-image bias gradient against candle's broadcast.
+/// this checks that path's forward and its per-image bias gradient against candle's broadcast,
+/// on output planes small enough to be computed channels first (9x8) and larger ones (18x15).
 #[test]
 fn a_shift_per_image_equals_adding_it_after_the_convolution() {
-    for (stride, b) in [(1, 3), (2, 2), (1, 17)] {
+    for (stride, b, (h, w)) in [(1, 3, (9, 8)), (2, 2, (9, 8)), (1, 17, (9, 8)), (1, 2, (18, 15))] {
         let varmap = VarMap::new();
         let conv = Conv::new(5, 4, 3, stride, seeded_var_builder(&varmap, 9, &Device::Cpu)).unwrap();
-        let x = Var::from_tensor(&randn(1, &[b, 5, 9, 8], DType::F32)).unwrap();
+        let x = Var::from_tensor(&randn(1, &[b, 5, h, w], DType::F32)).unwrap();
         let shift = Var::from_tensor(&randn(2, &[b, 4], DType::F32)).unwrap();
         let fused = conv.forward_add(&x, &shift).unwrap();
         let added = conv.forward(&x).unwrap().broadcast_add(&shift.reshape((b, 4, 1, 1)).unwrap()).unwrap();

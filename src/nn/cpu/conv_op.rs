@@ -13,7 +13,9 @@
 //! (im2col, `conv_cols.rs`), K read as an (O, C k k) matrix and G_b the output gradient of image b
 //! as an (O, Ho Wo) one:
 //!
-//! - forward: Y_b = K X_b + bias, written straight into image b of the (B, O, Ho, Wo) output;
+//! - forward: Y_b = K X_b + bias, written straight into image b of the (B, O, Ho, Wo) output
+//!   (for a small plane, computed as its transpose Y_b^T = X_b^T K^T and then transposed:
+//!   `SMALL_PLANE`);
 //! - kernel and bias gradients: dK = sum over b of G_b X_b^T (computed as its transpose, the sum
 //!   of X_b G_b^T, the faster order for `gemm`), dbias = the sums of G_b's rows
 //!   (summed over the images too when the bias is shared by all of them);
@@ -37,25 +39,53 @@
 use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
-use rayon::prelude::*;
 
-use super::conv_cols::{col2im, column_matrix, Geometry};
+use super::conv_cols::{column_matrix, Geometry};
+use super::conv_grads::backward;
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::scratch::with_scratch;
-use super::vector_math::sum;
-use super::{par_written, values, with_values, written, CHUNK};
+use super::{par_written, values, with_values, written};
 
-/// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
-const GROUPS: usize = 16;
+/// Output planes up to this many pixels are computed as Y_b^T = X_b^T K^T. `gemm` computes 64
+/// rows of its (column-major) destination at a time: with the pixels as those rows, as in
+/// Y_b = K X_b, a small plane (7x7, 14x14) leaves part of a block idle, and a pixel count that
+/// is not a multiple of 16 makes `gemm` copy the whole column matrix first; the output channels
+/// (multiples of 16 in the U-Net) fill its blocks.
+const SMALL_PLANE: usize = 256;
 
 /// y = conv(x, kernel) + bias: the values of a (B, O, Ho, Wo) tensor. `bias` holds O values
 /// (shared by the images) or B O (image b's are `bias[b O..(b + 1) O]`).
 fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec<T> {
     let (rows, cols) = (g.rows(), g.plane_out());
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
-    let kernel = Mat::new(kernel, g.o, rows);
+    let by_channel = cols <= SMALL_PLANE;
+    // K^T (C k k, O), contiguous, for Y_b^T = X_b^T K^T (`gemm` copies a factor it cannot read
+    // down its columns).
+    let mut kernel_t = vec![T::from_f64(0.0); if by_channel { rows * g.o } else { 0 }];
+    for (o, row) in kernel.chunks_exact(rows).enumerate().take(if by_channel { g.o } else { 0 }) {
+        for (r, &v) in row.iter().enumerate() {
+            kernel_t[r * g.o + o] = v;
+        }
+    }
     let image = |b: usize, y_b: &mut [MaybeUninit<T>]| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
+        let x_b = &x[b * x_len..][..x_len];
+        if by_channel {
+            return with_scratch(g.column_len() + y_len, |scratch| {
+                let (x_cols, y_t) = scratch.split_at_mut(g.column_len());
+                for pixel in y_t.chunks_exact_mut(g.o) {
+                    pixel.copy_from_slice(bias_b);
+                }
+                let x_b = column_matrix(x_b, g, x_cols);
+                let (x_t, k_t) = (Mat::transposed(x_b, cols, rows), Mat::new(&kernel_t, rows, g.o));
+                matmul(y_t, &x_t, &k_t, true, par); // (Ho Wo, O)
+                for (o, plane) in y_b.chunks_exact_mut(cols).enumerate() {
+                    for (v, pixel) in plane.iter_mut().zip(y_t.chunks_exact(g.o)) {
+                        v.write(pixel[o]);
+                    }
+                }
+            });
+        }
         for (plane, &beta) in y_b.chunks_exact_mut(cols).zip(bias_b) {
             for v in plane {
                 v.write(beta);
@@ -64,125 +94,12 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
         // SAFETY: the O planes of Ho Wo values just written are the whole chunk.
         let y_b = unsafe { written(y_b) };
         with_scratch(g.column_len(), |x_cols| {
-            let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
-            matmul(y_b, &kernel, &Mat::new(x_b, rows, cols), true, par);
+            let x_b = column_matrix(x_b, g, x_cols);
+            matmul(y_b, &Mat::new(kernel, g.o, rows), &Mat::new(x_b, rows, cols), true, par);
         })
     };
     // SAFETY: `image` writes all of its chunk, the image's O Ho Wo values.
     unsafe { par_written(g.b * y_len, y_len, image).0 }
-}
-
-/// A group of images' dL/dK^T (C k k, O), dL/dbias (O), and each image's dL/dbias (O each, when
-/// the bias is per image).
-type GroupGrads<T> = (Vec<T>, Vec<T>, Vec<T>);
-
-/// The gradients of a convolution: dL/dx (empty when not asked for), dL/dK and dL/dbias.
-struct Grads<T> {
-    x: Vec<T>,
-    kernel: Vec<T>,
-    bias: Vec<T>,
-}
-
-/// The gradients from x, the kernel and the output gradient `grad` (B, O, Ho, Wo); dL/dx only if
-/// `need_dx`. dL/dK and dL/dbias are summed per group of images, then over the groups in order;
-/// with `bias_per_image`, dL/dbias is (B, O), each image's own row sums.
-fn backward<T: WithDType>(
-    x: &[T],
-    kernel: &[T],
-    grad: &[T],
-    g: &Geometry,
-    need_dx: bool,
-    bias_per_image: bool,
-) -> Grads<T> {
-    let (rows, cols, zero) = (g.rows(), g.plane_out(), T::from_f64(0.0));
-    let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
-    let kernel_t = Mat::transposed(kernel, rows, g.o); // K^T: (C k k, O)
-    let per_group = g.b.div_ceil(GROUPS.min(g.b));
-    let groups = g.b.div_ceil(per_group);
-    // The column matrices of X_b and of dX_b, in the thread's scratch memory.
-    let scratch_len = if need_dx { 2 * g.column_len() } else { g.column_len() };
-    let group_grads = |scratch: &mut [T], group: usize, mut dx_group: Option<&mut [T]>| {
-        let (x_cols, dx_cols) = scratch.split_at_mut(g.column_len());
-        // dK^T, (C k k, O): the product with the column matrix as its left factor is about twice
-        // as fast in `gemm` as dK = G_b X_b^T, which packs (copies) X_b for every image.
-        let (mut grad_kt, mut grad_b) = (vec![zero; rows * g.o], vec![zero; g.o]);
-        let mut grad_b_images = Vec::with_capacity(if bias_per_image { per_group * g.o } else { 0 });
-        for b in group * per_group..((group + 1) * per_group).min(g.b) {
-            let g_b = &grad[b * y_len..][..y_len];
-            let x_b = column_matrix(&x[b * x_len..][..x_len], g, x_cols);
-            matmul(&mut grad_kt, &Mat::new(x_b, rows, cols), &Mat::transposed(g_b, cols, g.o), true, par);
-            for (total, plane) in grad_b.iter_mut().zip(g_b.chunks_exact(cols)) {
-                let row_sum = sum(plane);
-                *total += row_sum;
-                if bias_per_image {
-                    grad_b_images.push(row_sum);
-                }
-            }
-            if let Some(dx) = dx_group.as_deref_mut() {
-                let dx_b = &mut dx[(b - group * per_group) * x_len..][..x_len];
-                if g.is_pointwise() {
-                    matmul(dx_b, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                } else {
-                    matmul(dx_cols, &kernel_t, &Mat::new(g_b, g.o, cols), false, par);
-                    col2im(dx_cols, g, dx_b);
-                }
-            }
-        }
-        (grad_kt, grad_b, grad_b_images)
-    };
-    let with_group_scratch =
-        |group, dx_group: Option<&mut [T]>| with_scratch(scratch_len, |s| group_grads(s, group, dx_group));
-    // dx is zeroed by each group for its own images, on the pool (col2im adds into it).
-    let (grad_x, partial): (Vec<T>, Vec<GroupGrads<T>>) = match need_dx {
-        // SAFETY: each group sets all of its share of dx (to 0) before reading it.
-        true => unsafe {
-            par_written(g.b * x_len, per_group * x_len, |group, share| {
-                share.fill(MaybeUninit::new(zero));
-                with_group_scratch(group, Some(written(share)))
-            })
-        },
-        false => (Vec::new(), (0..groups).into_par_iter().map(|group| with_group_scratch(group, None)).collect()),
-    };
-    let grad_k = kernel_grad(partial.iter().map(|(kt, _, _)| kt.as_slice()).collect(), rows, g.o);
-    let mut grad_b = vec![zero; g.o];
-    for (_, part_b, _) in &partial {
-        for (sum, &v) in grad_b.iter_mut().zip(part_b) {
-            *sum += v;
-        }
-    }
-    if bias_per_image {
-        grad_b = partial.into_iter().flat_map(|(_, _, images)| images).collect();
-    }
-    Grads { x: grad_x, kernel: grad_k, bias: grad_b }
-}
-
-/// dL/dK (O, C k k) from the groups' dL/dK^T (C k k, O each): their sum, in the groups' order,
-/// transposed. Both passes are spread over rayon's pool; each value is the same sum, in the same
-/// order, whatever the number of threads.
-fn kernel_grad<T: WithDType>(parts: Vec<&[T]>, rows: usize, o: usize) -> Vec<T> {
-    let zero = T::from_f64(0.0);
-    let chunk = CHUNK.div_ceil(parts.len().max(1));
-    // SAFETY: each chunk is set to 0 before the groups' values are added to it.
-    let (grad_kt, _) = unsafe {
-        par_written(rows * o, chunk, |i, sums| {
-            sums.fill(MaybeUninit::new(zero));
-            let sums = written(sums);
-            for part in &parts {
-                for (sum, &v) in sums.iter_mut().zip(&part[i * chunk..]) {
-                    *sum += v;
-                }
-            }
-        })
-    };
-    // SAFETY: each row of dK (one output channel) is written whole.
-    let (grad_k, _) = unsafe {
-        par_written(o * rows, rows, |oi, row| {
-            for (r, v) in row.iter_mut().enumerate() {
-                v.write(grad_kt[r * o + oi]);
-            }
-        })
-    };
-    grad_k
 }
 
 /// The gradients as tensors, for values of type `T`: for x only when it needs one (not the

@@ -10,8 +10,9 @@
 //! of a convolution is `conv_transpose2d`, a direct loop on the CPU. Here:
 //!
 //! - `conv_op`: convolution (any stride and padding) through im2col (`conv_cols`) and one
-//!   matrix product (`matmul`, the `gemm` crate) forward, both gradients as matrix products; its
-//!   bias may be one per image and channel, which is how a residual block adds its time embedding;
+//!   matrix product (`matmul`, the `gemm` crate) forward, both gradients as matrix products
+//!   (`conv_grads`); its bias may be one per image and channel, which is how a residual block
+//!   adds its time embedding;
 //! - `group_norm`: group norm, optionally followed by SiLU in the same operation (the norm's
 //!   output is then never stored);
 //! - `silu`: SiLU with a one-pass backward;
@@ -25,6 +26,7 @@
 //! fixed order: the same numbers whatever the number of threads.
 
 mod conv_cols;
+mod conv_grads;
 mod conv_op;
 mod group_norm;
 mod matmul;
