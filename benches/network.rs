@@ -7,11 +7,17 @@
 //! machine. Where torch is installed (`make bench-torch` once: `target/torch-venv`, or any Python
 //! named by `DDPM_TORCH_PYTHON`), each row is followed by PyTorch's times for the same config,
 //! batch and thread count (candle's, `RAYON_NUM_THREADS` or every core), measured right after in the same run, and the ratios.
+//! A second line then times the two alternately, a few steps of each in turn from one
+//! PyTorch process (`torch_reference.py --serve`), so that both see the machine in the same
+//! state: on a shared machine whose speed drifts from minute to minute, the sequential ratio
+//! moves with the drift; the alternating one much less (docs/performance.md).
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{median_time, ms};
 
@@ -37,27 +43,45 @@ struct StepTimes {
     sample: f64,
 }
 
-fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) -> StepTimes {
+/// A fresh seeded U-Net of `config` in a trainer, a noised batch to train on, and the generator
+/// that drew it (for the sampling step's x_t).
+struct Setup {
+    trainer: Trainer<UNet>,
+    batch_data: NoisedBatch,
+    schedule: NoiseSchedule,
+    rng: ddpm::rng::Rng,
+    shape: [usize; 4],
+    params: usize,
+}
+
+fn setup(config: &UNetConfig, batch: usize) -> Setup {
     let device = Device::Cpu;
     let schedule = NoiseSchedule::linear(1000).expect("valid schedule");
     let (unet, varmap) = UNet::new_seeded(config, &device, 0).expect("valid config");
     let params = parameter_count(&varmap);
     let train = TrainConfig { steps: usize::MAX, batch_size: batch, log_every: 0, ..Default::default() };
-    let mut trainer = Trainer::new(unet, varmap, schedule.clone(), train).expect("valid config");
+    let trainer = Trainer::new(unet, varmap, schedule.clone(), train).expect("valid config");
     let mut rng = seeded(0);
     let shape = [batch, config.in_channels, config.image_size, config.image_size];
     let x0 = normal_tensor(&mut rng, &shape, &device).expect("shape");
-    let batch_data = NoisedBatch::draw(&mut rng, &schedule, x0.clone(), None).expect("batch");
+    let batch_data = NoisedBatch::draw(&mut rng, &schedule, x0, None).expect("batch");
+    Setup { trainer, batch_data, schedule, rng, shape, params }
+}
+
+/// One sampling step of `unet` at t = 500 from `xt`.
+fn sampling_step(unet: &UNet, schedule: &NoiseSchedule, xt: &Tensor) {
+    let prediction = Prediction { model: unet, parameterisation: Parameterisation::Eps };
+    std::hint::black_box(prediction.denoise(schedule, xt, 500, None, true).expect("denoise"));
+}
+
+fn bench(name: &str, config: &UNetConfig, batch: usize, runs: usize) -> StepTimes {
+    let Setup { mut trainer, batch_data, schedule, mut rng, shape, params } = setup(config, batch);
     let step = median_time(runs, || {
         std::hint::black_box(trainer.step_on(&batch_data).expect("step"));
     });
     let (unet, _, _) = trainer.into_parts();
-    let prediction = Prediction { model: &unet, parameterisation: Parameterisation::Eps };
-    let xt: Tensor = normal_tensor(&mut rng, &shape, &device).expect("shape");
-    let sample_step = median_time(runs, || {
-        let d = prediction.denoise(&schedule, &xt, 500, None, true).expect("denoise");
-        std::hint::black_box(d);
-    });
+    let xt: Tensor = normal_tensor(&mut rng, &shape, &Device::Cpu).expect("shape");
+    let sample_step = median_time(runs, || sampling_step(&unet, &schedule, &xt));
     println!(
         "{name:<34} {params:>9} params  train step {:>8.1} ms  sampling step {:>7.1} ms",
         ms(step),
@@ -97,6 +121,111 @@ fn torch_times(python: &Path, config: &str, batch: usize, runs: usize) -> Option
     parsed
 }
 
+/// Rounds of the alternating comparison, and steps of each side per round.
+const ROUNDS: usize = 4;
+const PER_ROUND: usize = 3;
+/// Rest between the two sides' turns, so that neither starts while the other's idle threads still spin.
+const PAUSE: Duration = Duration::from_millis(300);
+
+/// PyTorch's reference timing steps on request (`torch_reference.py --serve`).
+struct TorchServer {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl TorchServer {
+    fn start(python: &Path, config: &str, batch: usize) -> Option<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_reference.py");
+        let threads = candle_core::utils::get_num_threads().to_string();
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--config", config, "--threads", &threads, "--batch", &batch.to_string(), "--serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let (input, output) = (child.stdin.take()?, BufReader::new(child.stdout.take()?));
+        Some(Self { child, input, output })
+    }
+
+    /// The times in ms of `n` steps of `what` ("train" or "sample").
+    fn times(&mut self, what: &str, n: usize) -> Option<Vec<f64>> {
+        writeln!(self.input, "{what} {n}").ok()?;
+        let mut line = String::new();
+        self.output.read_line(&mut line).ok()?;
+        let times: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        (times.len() == n).then_some(times)
+    }
+}
+
+impl Drop for TorchServer {
+    fn drop(&mut self) {
+        let _ = writeln!(self.input, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// [`ROUNDS`] rounds of [`PER_ROUND`] steps of ours (each timed by `ours`, in ms), then as many
+/// of PyTorch's, after one warm-up step of each: the median of each side's steps, and the
+/// lowest and highest ratio of the rounds' medians.
+fn alternate(mut ours: impl FnMut() -> f64, mut theirs: impl FnMut(usize) -> Option<Vec<f64>>) -> Option<[f64; 4]> {
+    ours();
+    theirs(1)?;
+    let (mut all_ours, mut all_theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        std::thread::sleep(PAUSE);
+        let mine: Vec<f64> = (0..PER_ROUND).map(|_| ours()).collect();
+        std::thread::sleep(PAUSE);
+        let other = theirs(PER_ROUND)?;
+        ratios.push(median(mine.clone()) / median(other.clone()));
+        all_ours.extend(mine);
+        all_theirs.extend(other);
+    }
+    let (low, high) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    Some([median(all_ours), median(all_theirs), low, high])
+}
+
+/// The training and sampling steps of `config` here and in PyTorch, alternately; prints one line.
+fn compare_alternately(config: &UNetConfig, torch_config: &str, batch: usize, python: &Path) {
+    let Some(mut torch) = TorchServer::start(python, torch_config, batch) else { return };
+    let Setup { mut trainer, batch_data, schedule, mut rng, shape, .. } = setup(config, batch);
+    let timed = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        ms(start.elapsed())
+    };
+    let train_step = || {
+        timed(&mut || {
+            std::hint::black_box(trainer.step_on(&batch_data).expect("step"));
+        })
+    };
+    let Some(train) = alternate(train_step, |n| torch.times("train", n)) else { return };
+    let (unet, _, _) = trainer.into_parts();
+    let xt: Tensor = normal_tensor(&mut rng, &shape, &Device::Cpu).expect("shape");
+    let sample_step = || timed(&mut || sampling_step(&unet, &schedule, &xt));
+    let Some(sample) = alternate(sample_step, |n| torch.times("sample", n)) else { return };
+    println!(
+        "{:<34} alternately ({ROUNDS} x {PER_ROUND} steps each)  train step {:.1} / {:.1} ms = {:.2}x (rounds {:.2}-{:.2}x), sampling step {:.1} / {:.1} ms = {:.2}x (rounds {:.2}-{:.2}x)",
+        "",
+        train[0],
+        train[1],
+        train[0] / train[1],
+        train[2],
+        train[3],
+        sample[0],
+        sample[1],
+        sample[0] / sample[1],
+        sample[2],
+        sample[3]
+    );
+}
+
 /// Times `config` here, then in PyTorch when it is installed, and prints both with the ratios.
 fn compare(name: &str, config: &UNetConfig, torch_config: &str, batch: usize, python: Option<&Path>) {
     const RUNS: usize = 5;
@@ -110,6 +239,9 @@ fn compare(name: &str, config: &UNetConfig, torch_config: &str, batch: usize, py
         ours.train / theirs.train,
         ours.sample / theirs.sample
     );
+    if let Some(python) = python {
+        compare_alternately(config, torch_config, batch, python);
+    }
 }
 
 fn main() {
@@ -117,7 +249,7 @@ fn main() {
     threads::one_candle_thread();
     let python = torch_python();
     let threads = candle_core::utils::get_num_threads();
-    println!("U-Net on the CPU, 28x28, {threads} threads (median of 5 after a warm-up)");
+    println!("U-Net on the CPU, 28x28, {threads} threads (median of 5 after a warm-up; alternately: median of {ROUNDS} x {PER_ROUND})");
     if python.is_none() {
         println!("(PyTorch reference not installed: `make bench-torch` once, then the ratios appear here)");
     }

@@ -8,13 +8,17 @@ machine. Nothing in the crate, its tests or CI needs this file or PyTorch: `make
 installs torch only in its own virtual environment, target/torch-venv.
 
     python benches/torch_reference.py [--config default|mnist-fast|tiny] [--batch 64]
-                                      [--threads 2] [--runs 5] [--machine]
+                                      [--threads 2] [--runs 5] [--machine | --serve]
 
---runs 0 builds the model and checks its parameter count only.
+--runs 0 builds the model and checks its parameter count only. --serve times steps on request,
+so that benches/network.rs can alternate them with its own: it reads lines "train N" or
+"sample N" and answers each with one line of N step times in milliseconds ("quit" or the end of
+the input stops it).
 """
 
 import argparse
 import math
+import sys
 import time
 
 import torch
@@ -175,13 +179,51 @@ def median_ms(runs, f):
     return sorted(times)[runs // 2] * 1e3
 
 
+def sampling_step_for(model, batch, cfg, betas, alphas_bar):
+    """Sampling step at t = 500: one forward pass, x_0 clipped to [-1, 1] and eps recomputed
+    (Prediction::denoise), then Algorithm 2's update with sigma_t^2 = beta_t."""
+    shape = (batch, cfg["in_ch"], cfg["size"], cfg["size"])
+    xt_s = torch.randn(shape)
+    step = 500
+    beta, ab_t = betas[step - 1].item(), alphas_bar[step - 1].item()
+    t_s = torch.full((batch,), step)
+
+    @torch.no_grad()
+    def sampling_step():
+        e = model(xt_s, t_s)
+        x0_pred = ((xt_s - math.sqrt(1 - ab_t) * e) / math.sqrt(ab_t)).clamp(-1, 1)
+        e = (xt_s - math.sqrt(ab_t) * x0_pred) / math.sqrt(1 - ab_t)
+        mean = (xt_s - beta / math.sqrt(1 - ab_t) * e) / math.sqrt(1 - beta)
+        return mean + math.sqrt(beta) * torch.randn_like(mean)
+
+    return sampling_step
+
+
+def serve(model, train_step, sampling_step):
+    """Answers "train N" / "sample N" on stdin with the N step times in ms, one line each."""
+    steps = {"train": (model.train, train_step), "sample": (model.eval, sampling_step)}
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            return
+        mode, f = steps[words[0]]
+        mode()  # dropout on for training, off for sampling
+        times = []
+        for _ in range(int(words[1])):
+            start = time.perf_counter()
+            f()
+            times.append((time.perf_counter() - start) * 1e3)
+        print(" ".join(f"{ms:.3f}" for ms in times), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--machine", action="store_true", help='end with a line "TRAIN_MS SAMPLE_MS" (benches/network.rs)')
+    parser.add_argument("--machine", action="store_true", help='end with a line "TRAIN_MS SAMPLE_MS"')
+    parser.add_argument("--serve", action="store_true", help='answer "train N" / "sample N" with N step times (ms)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -219,24 +261,13 @@ def main():
             for e, p in zip(ema, model.parameters()):
                 e.lerp_(p, 1 - 0.999)
 
+    if args.serve:
+        serve(model, train_step, sampling_step_for(model, args.batch, cfg, betas, alphas_bar))
+        return
     model.train()  # dropout on
     train_ms = median_ms(args.runs, train_step)
 
-    # Sampling step at t = 500: one forward pass, x_0 clipped to [-1, 1] and eps recomputed
-    # (Prediction::denoise), then Algorithm 2's update with sigma_t^2 = beta_t.
-    xt_s = torch.randn(shape)
-    step = 500
-    beta, ab_t = betas[step - 1].item(), alphas_bar[step - 1].item()
-    t_s = torch.full((args.batch,), step)
-
-    @torch.no_grad()
-    def sampling_step():
-        e = model(xt_s, t_s)
-        x0_pred = ((xt_s - math.sqrt(1 - ab_t) * e) / math.sqrt(ab_t)).clamp(-1, 1)
-        e = (xt_s - math.sqrt(ab_t) * x0_pred) / math.sqrt(1 - ab_t)
-        mean = (xt_s - beta / math.sqrt(1 - ab_t) * e) / math.sqrt(1 - beta)
-        return mean + math.sqrt(beta) * torch.randn_like(mean)
-
+    sampling_step = sampling_step_for(model, args.batch, cfg, betas, alphas_bar)
     model.eval()  # dropout off
     sample_ms = median_ms(args.runs, sampling_step)
     print(
