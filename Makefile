@@ -104,7 +104,7 @@ bench:
 
 # The PyTorch reference (benches/torch_reference.py): the same U-Net, timed on the same machine.
 # Once it is installed, `make bench` (benches/network.rs) runs it after each of its own rows and
-# prints the ratios. Optional: torch goes into target/torch-venv only, never into .venv (plain PyPI, so on x86-64
+# prints the ratios, then times the two alternately (one more line per row). Optional: torch goes into target/torch-venv only, never into .venv (plain PyPI, so on x86-64
 # Linux pip also brings torch's CUDA libraries, a few GB; the script runs on the CPU).
 TORCH_VENV := $(CURDIR)/target/torch-venv
 TORCH_STAMP := $(TORCH_VENV)/.torch.stamp
