@@ -17,9 +17,9 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{median_time, ms};
+use common::{median, median_time, ms, time};
 
 use candle_core::{Device, Tensor};
 use ddpm::nn::{parameter_count, UNet, UNetConfig};
@@ -166,11 +166,6 @@ impl Drop for TorchServer {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// [`ROUNDS`] rounds of [`PER_ROUND`] steps of ours (each timed by `ours`, in ms), then as many
 /// of PyTorch's, after one warm-up step of each: the median of each side's steps, and the
 /// lowest and highest ratio of the rounds' medians.
@@ -195,20 +190,15 @@ fn alternate(mut ours: impl FnMut() -> f64, mut theirs: impl FnMut(usize) -> Opt
 fn compare_alternately(config: &UNetConfig, torch_config: &str, batch: usize, python: &Path) {
     let Some(mut torch) = TorchServer::start(python, torch_config, batch) else { return };
     let Setup { mut trainer, batch_data, schedule, mut rng, shape, .. } = setup(config, batch);
-    let timed = |f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        ms(start.elapsed())
-    };
     let train_step = || {
-        timed(&mut || {
+        ms(time(|| {
             std::hint::black_box(trainer.step_on(&batch_data).expect("step"));
-        })
+        }))
     };
     let Some(train) = alternate(train_step, |n| torch.times("train", n)) else { return };
     let (unet, _, _) = trainer.into_parts();
     let xt: Tensor = normal_tensor(&mut rng, &shape, &Device::Cpu).expect("shape");
-    let sample_step = || timed(&mut || sampling_step(&unet, &schedule, &xt));
+    let sample_step = || ms(time(|| sampling_step(&unet, &schedule, &xt)));
     let Some(sample) = alternate(sample_step, |n| torch.times("sample", n)) else { return };
     println!(
         "{:<34} alternately ({ROUNDS} x {PER_ROUND} steps each)  train step {:.1} / {:.1} ms = {:.2}x (rounds {:.2}-{:.2}x), sampling step {:.1} / {:.1} ms = {:.2}x (rounds {:.2}-{:.2}x)",

@@ -13,7 +13,7 @@ use super::conv_cols::{col2im, column_matrix, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::scratch::with_scratch;
 use super::vector_math::sum;
-use super::{par_written, written, CHUNK};
+use super::{par_written, transpose, written, CHUNK};
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -89,28 +89,23 @@ pub(super) fn backward<T: WithDType>(
         },
         false => (Vec::new(), (0..groups).into_par_iter().map(|group| with_group_scratch(group, None)).collect()),
     };
-    let grad_k = kernel_grad(partial.iter().map(|(kt, _, _)| kt.as_slice()).collect(), rows, g.o);
-    let mut grad_b = vec![zero; g.o];
-    for (_, part_b, _) in &partial {
-        for (sum, &v) in grad_b.iter_mut().zip(part_b) {
-            *sum += v;
-        }
-    }
-    if bias_per_image {
-        grad_b = partial.into_iter().flat_map(|(_, _, images)| images).collect();
-    }
+    let grad_kt = sum_in_order(partial.iter().map(|(kt, _, _)| kt.as_slice()).collect(), rows * g.o);
+    let grad_b = match bias_per_image {
+        true => partial.iter().flat_map(|(_, _, images)| images.iter().copied()).collect(),
+        false => sum_in_order(partial.iter().map(|(_, b, _)| b.as_slice()).collect(), g.o),
+    };
+    let grad_k = transpose(&grad_kt, rows, g.o); // dK, (O, C k k)
     Grads { x: grad_x, kernel: grad_k, bias: grad_b }
 }
 
-/// dL/dK (O, C k k) from the groups' dL/dK^T (C k k, O each): their sum, in the groups' order,
-/// transposed. Both passes are spread over rayon's pool; each value is the same sum, in the same
-/// order, whatever the number of threads.
-fn kernel_grad<T: WithDType>(parts: Vec<&[T]>, rows: usize, o: usize) -> Vec<T> {
+/// The sum of `parts` (`len` values each), value by value, added in the parts' order starting from
+/// 0 (so each value is the same sum whatever the number of threads), spread over rayon's pool.
+fn sum_in_order<T: WithDType>(parts: Vec<&[T]>, len: usize) -> Vec<T> {
     let zero = T::from_f64(0.0);
     let chunk = CHUNK.div_ceil(parts.len().max(1));
-    // SAFETY: each chunk is set to 0 before the groups' values are added to it.
-    let (grad_kt, _) = unsafe {
-        par_written(rows * o, chunk, |i, sums| {
+    // SAFETY: each chunk is set to 0 before the parts' values are added to it.
+    unsafe {
+        par_written(len, chunk, |i, sums| {
             sums.fill(MaybeUninit::new(zero));
             let sums = written(sums);
             for part in &parts {
@@ -119,14 +114,6 @@ fn kernel_grad<T: WithDType>(parts: Vec<&[T]>, rows: usize, o: usize) -> Vec<T> 
                 }
             }
         })
-    };
-    // SAFETY: each row of dK (one output channel) is written whole.
-    let (grad_k, _) = unsafe {
-        par_written(o * rows, rows, |oi, row| {
-            for (r, v) in row.iter_mut().enumerate() {
-                v.write(grad_kt[r * o + oi]);
-            }
-        })
-    };
-    grad_k
+        .0
+    }
 }

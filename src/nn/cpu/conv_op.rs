@@ -44,7 +44,7 @@ use super::conv_cols::{column_matrix, Geometry};
 use super::conv_grads::backward;
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::scratch::with_scratch;
-use super::{par_written, values, with_values, written};
+use super::{par_written, transpose, values, with_values, write_column, written};
 
 /// Output planes up to this many pixels are computed as Y_b^T = X_b^T K^T. `gemm` computes 64
 /// rows of its (column-major) destination at a time: with the pixels as those rows, as in
@@ -61,12 +61,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
     let by_channel = cols <= SMALL_PLANE;
     // K^T (C k k, O), contiguous, for Y_b^T = X_b^T K^T (`gemm` copies a factor it cannot read
     // down its columns).
-    let mut kernel_t = vec![T::from_f64(0.0); if by_channel { rows * g.o } else { 0 }];
-    for (o, row) in kernel.chunks_exact(rows).enumerate().take(if by_channel { g.o } else { 0 }) {
-        for (r, &v) in row.iter().enumerate() {
-            kernel_t[r * g.o + o] = v;
-        }
-    }
+    let kernel_t = if by_channel { transpose(kernel, g.o, rows) } else { Vec::new() };
     let image = |b: usize, y_b: &mut [MaybeUninit<T>]| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[b * g.o..][..g.o] };
         let x_b = &x[b * x_len..][..x_len];
@@ -80,9 +75,7 @@ fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec
                 let (x_t, k_t) = (Mat::transposed(x_b, cols, rows), Mat::new(&kernel_t, rows, g.o));
                 matmul(y_t, &x_t, &k_t, true, par); // (Ho Wo, O)
                 for (o, plane) in y_b.chunks_exact_mut(cols).enumerate() {
-                    for (v, pixel) in plane.iter_mut().zip(y_t.chunks_exact(g.o)) {
-                        v.write(pixel[o]);
-                    }
+                    write_column(y_t, g.o, o, plane);
                 }
             });
         }

@@ -96,6 +96,21 @@ pub(super) unsafe fn par_written<T: Send, R: Send>(
     (values, results)
 }
 
+/// Column `j` of `m` (a row-major matrix of `cols` columns) written into `column`, one value per
+/// row of `m`: row j of the transpose.
+pub(super) fn write_column<T: Copy>(m: &[T], cols: usize, j: usize, column: &mut [MaybeUninit<T>]) {
+    for (v, &x) in column.iter_mut().zip(m[j..].iter().step_by(cols)) {
+        v.write(x);
+    }
+}
+
+/// The transpose of `m`, a row-major (rows, cols) matrix, as a row-major (cols, rows) one, its
+/// rows written on rayon's pool.
+pub(super) fn transpose<T: Copy + Send + Sync>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
+    // SAFETY: each row of the transpose is a column of `m`, `rows` values, all written.
+    unsafe { par_written(rows * cols, rows, |j, row| write_column(m, cols, j, row)).0 }
+}
+
 /// A chunk of [`par_written`] as initialised values.
 ///
 /// # Safety
