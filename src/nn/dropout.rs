@@ -5,9 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 use rand::Rng as _;
+use rayon::prelude::*;
 
+use super::cpu::{self, on_cpu_f32};
 use crate::rng::{seeded, Rng};
 use crate::Result;
+
+/// Mask values drawn by one rayon task of [`draw_mask`].
+const STRETCH: usize = 16 * 1024;
 
 /// A generator shared by the dropout layers of one model.
 pub type SharedRng = Arc<Mutex<Rng>>;
@@ -54,12 +59,60 @@ impl Dropout {
             return Ok(x.clone());
         }
         let keep = 1.0 - self.p;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = {
+        let mask = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { scale } else { 0.0 }).collect()
+            draw_mask(&mut rng, x.elem_count(), keep, (1.0 / keep) as f32)
         };
+        if on_cpu_f32(x) {
+            return Ok(cpu::mask_mul(x, mask)?);
+        }
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok((x * mask)?)
+    }
+}
+
+/// Dropout's mask of `n` values: value i is `scale` if the i-th draw of `rng`, uniform in [0, 1),
+/// is below `keep`, and 0 otherwise. The draws are made on rayon's pool, each stretch of the mask
+/// by a copy of the generator moved to that stretch's place in its stream (ChaCha can jump to any
+/// position; a draw takes one 64-bit number, two of its 32-bit words), and `rng` is left where
+/// drawing one by one would leave it: the same mask, and the same numbers after it, as a loop.
+fn draw_mask(rng: &mut Rng, n: usize, keep: f64, scale: f32) -> Vec<f32> {
+    let start = rng.get_word_pos();
+    let mut mask = vec![0f32; n];
+    mask.par_chunks_mut(STRETCH).enumerate().for_each(|(i, stretch)| {
+        let mut rng = rng.clone();
+        rng.set_word_pos(start + 2 * (i * STRETCH) as u128);
+        for m in stretch {
+            *m = if rng.random::<f64>() < keep { scale } else { 0.0 };
+        }
+    });
+    rng.set_word_pos(start + 2 * n as u128);
+    mask
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng as _, RngCore as _};
+
+    use super::*;
+
+    /// The parallel draw gives the mask of a plain loop over the same generator, and leaves the
+    /// generator where the loop does, also from a position inside a 64-bit number (an odd
+    /// number of 32-bit words drawn before) and for a mask of several stretches plus a partial one.
+    #[test]
+    fn the_mask_is_the_one_drawn_in_a_row() {
+        for (words_before, n) in [(0, 10), (1, 3 * STRETCH + 5), (7, STRETCH), (64, 2 * STRETCH - 1)] {
+            let (mut parallel, mut in_a_row) = (seeded(11), seeded(11));
+            for _ in 0..words_before {
+                parallel.next_u32();
+                in_a_row.next_u32();
+            }
+            let (keep, scale) = (0.9, 1.25);
+            let mask = draw_mask(&mut parallel, n, keep, scale);
+            let expected: Vec<f32> =
+                (0..n).map(|_| if in_a_row.random::<f64>() < keep { scale } else { 0.0 }).collect();
+            assert_eq!(mask, expected, "{words_before} words before, {n} values");
+            assert_eq!(parallel.next_u64(), in_a_row.next_u64(), "the generator after the mask");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The CPU engine behind the layers: hand-written operations, each with its backward pass written
 //! out, for the few that dominate a U-Net training step on the CPU. The layers ([`super::Conv`],
 //! [`super::Conv1x1`], [`super::GroupNorm`], [`super::NormAct`], [`super::silu`],
-//! [`super::upsample_nearest`]) call them for f32 tensors on the CPU (`on_cpu_f32`) and candle's
+//! [`super::upsample_nearest`], [`super::dropout::Dropout`]) call them for f32 tensors on the CPU (`on_cpu_f32`) and candle's
 //! own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
 //! `tests/nn.rs` and `tests/conv_op.rs`; `tests/nn_bits.rs` pins their exact bits).
 //!
@@ -16,6 +16,7 @@
 //! - `group_norm`: group norm, optionally followed by SiLU in the same operation (the norm's
 //!   output is then never stored);
 //! - `silu`: SiLU with a one-pass backward;
+//! - `mask`: the product with dropout's mask, both ways on the pool;
 //! - `softmax`: the attention's scaled softmax over the keys, one pass each way;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `scratch`: each thread's reusable buffer for the column matrices;
@@ -29,6 +30,7 @@ mod conv_cols;
 mod conv_grads;
 mod conv_op;
 mod group_norm;
+mod mask;
 mod matmul;
 mod scratch;
 mod silu;
@@ -43,6 +45,7 @@ use rayon::prelude::*;
 
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
+pub(crate) use mask::mask_mul;
 pub(crate) use silu::silu;
 pub use softmax::scaled_softmax;
 pub(crate) use upsample::upsample2x;
