@@ -611,6 +611,19 @@ fn cpu_kernels_match_candle() {
     assert!(err.contains("f32") && err.contains("F64"), "{err}");
     let empty = Tensor::zeros((2, 0), DType::F32, &cpu()).unwrap();
     assert_eq!(ddpm::nn::cpu::scaled_softmax(&empty, scale).unwrap().dims(), &[2, 0]);
+    // The attention between the block's two 1x1 convolutions, against candle's batched products
+    // and softmax: 2 images, 2 heads of 2 channels, 3x4 pixels.
+    let qkv = Var::from_tensor(&randn(&mut rng, &[2, 12, 3, 4])).unwrap();
+    let qkv = qkv.as_tensor();
+    let stacked = qkv.reshape((2, 3, 2, 2, 12)).unwrap(); // (B, q|k|v, heads, d, pixels)
+    let part = |i: usize| stacked.narrow(1, i, 1).unwrap().reshape((4, 2, 12)).unwrap();
+    let scores = part(0).transpose(1, 2).unwrap().contiguous().unwrap().matmul(&part(1)).unwrap();
+    let p =
+        ddpm::candle_nn::ops::softmax(&(scores * (1.0 / 2f64.sqrt())).unwrap(), ddpm::candle_core::D::Minus1).unwrap();
+    let theirs = part(2).matmul(&p.transpose(1, 2).unwrap().contiguous().unwrap()).unwrap();
+    compare("attention", ddpm::nn::cpu::attend(qkv, 2).unwrap(), theirs.reshape((2, 4, 3, 4)).unwrap(), &[qkv]);
+    let err = ddpm::nn::cpu::attend(qkv, 3).unwrap_err().to_string();
+    assert!(err.contains("3 heads") && err.contains("[2, 12, 3, 4]"), "{err}");
     // Up-sampling: each pixel repeated by a broadcast, whose gradient candle sums.
     let theirs = x.reshape((2, 6, 5, 1, 4, 1)).unwrap().broadcast_as((2, 6, 5, 2, 4, 2)).unwrap();
     compare("upsample", ddpm::nn::upsample_nearest(x).unwrap(), theirs.reshape((2, 6, 10, 8)).unwrap(), &[x]);

@@ -15,9 +15,11 @@ use crate::Result;
 /// $$\mathrm{out} = x + W_o\,\big[\,V\,\mathrm{softmax}_{\text{keys}}\!\big(Q^\top K / \sqrt{d}\big)^\top\big],\qquad
 ///   (Q, K, V) = W_{qkv}\,\mathrm{GroupNorm}(x)$$
 ///
-/// with W_qkv and W_o 1x1 convolutions. On the CPU in f32 the scaled softmax is one operation
-/// ([`super::cpu::scaled_softmax`]); elsewhere it is `candle_nn::ops::softmax(.., D::Minus1)` of
-/// the scaled scores, which has a gradient (candle's fused `softmax_last_dim` has none).
+/// with W_qkv and W_o 1x1 convolutions. On the CPU in f32 everything between the two convolutions
+/// is one operation (`cpu/attend.rs`: each image's products and softmax a task on rayon's pool,
+/// the same values as below); elsewhere it is candle's batched products and
+/// `candle_nn::ops::softmax(.., D::Minus1)` of the scaled scores, which has a gradient (candle's
+/// fused `softmax_last_dim` has none).
 /// Parameters: `norm`, `qkv` (C -> 3C), `proj` (C -> C).
 #[derive(Debug, Clone)]
 pub struct AttentionBlock {
@@ -48,6 +50,9 @@ impl AttentionBlock {
         let (b, c, h, w) = x.dims4()?;
         let (heads, d, n) = (self.heads, c / self.heads, h * w);
         let qkv = self.qkv.forward(&self.norm.forward(x)?)?; // (B, C, H, W) -> (B, 3C, H, W)
+        if on_cpu_f32(&qkv) {
+            return Ok((x + self.proj.forward(&cpu::attend(&qkv, heads)?)?)?);
+        }
         let qkv = qkv.reshape((b, 3, heads, d, n))?; // -> (B, 3, heads, d, HW)
         let part = |i: usize| -> candle_core::Result<Tensor> {
             qkv.narrow(1, i, 1)?.reshape((b * heads, d, n)) // -> (B heads, d, HW)
@@ -56,10 +61,7 @@ impl AttentionBlock {
         let q = q.transpose(1, 2)?.contiguous()?; // (B heads, HW, d)
         let scores = q.matmul(&k.contiguous()?)?; // (B heads, HW queries, HW keys)
         let scale = 1.0 / (d as f64).sqrt();
-        let attn = match on_cpu_f32(&scores) {
-            true => cpu::scaled_softmax(&scores, scale)?, // softmax over the keys
-            false => candle_nn::ops::softmax(&(scores * scale)?, D::Minus1)?,
-        };
+        let attn = candle_nn::ops::softmax(&(scores * scale)?, D::Minus1)?; // over the keys
         let out = v.contiguous()?.matmul(&attn.transpose(1, 2)?.contiguous()?)?; // (B heads, d, HW queries)
         let out = out.reshape((b, c, h, w))?; // (B, C, H, W)
         Ok((x + self.proj.forward(&out)?)?)

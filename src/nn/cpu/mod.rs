@@ -18,6 +18,8 @@
 //! - `silu`: SiLU with a one-pass backward;
 //! - `mask`: the product with dropout's mask, both ways on the pool;
 //! - `softmax`: the attention's scaled softmax over the keys, one pass each way;
+//! - `attend`: the attention itself, from the stacked queries, keys and values to its output,
+//!   each image a task on the pool (candle's batched products run on one thread here);
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `scratch`: each thread's reusable buffer for the column matrices;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
@@ -26,6 +28,7 @@
 //! Every operation spreads its work over rayon's global pool (the one candle uses) and sums in a
 //! fixed order: the same numbers whatever the number of threads.
 
+mod attend;
 mod conv_cols;
 mod conv_grads;
 mod conv_op;
@@ -43,6 +46,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor, WithDType};
 use rayon::prelude::*;
 
+pub use attend::attend;
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
 pub(crate) use mask::mask_mul;

@@ -18,6 +18,37 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use super::vector_math::{exp, lane_sum, sum, wide};
 use super::{par_written, values, with_values, written, CHUNK};
 
+/// y = softmax(scale x) for each row of `n` values of `xs`, written into `ys` (as many values).
+pub(super) fn softmax_rows(xs: &[f32], ys: &mut [MaybeUninit<f32>], n: usize, scale: f32) {
+    wide! {
+        for (ys, xs) in ys.chunks_exact_mut(n).zip(xs.chunks_exact(n)) {
+            let max = xs.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            for (y, &v) in ys.iter_mut().zip(xs) {
+                y.write(exp(scale * (v - max)));
+            }
+            // SAFETY: the loop above wrote every value of the row.
+            let ys = unsafe { written(ys) };
+            let total = sum(ys);
+            for y in ys.iter_mut() {
+                *y /= total;
+            }
+        }
+    }
+}
+
+/// dx = scale y (g - sum_j g_j y_j) for each row of `n` values of the softmax `ys` and its
+/// gradient `gs`, written into `ds` (as many values).
+pub(super) fn softmax_rows_backward(ys: &[f32], gs: &[f32], ds: &mut [MaybeUninit<f32>], n: usize, scale: f32) {
+    wide! {
+        for (ds, (ys, gs)) in ds.chunks_exact_mut(n).zip(ys.chunks_exact(n).zip(gs.chunks_exact(n))) {
+            let dot = lane_sum(ys, gs, |y, g| y * g) as f32;
+            for (d, (&y, &g)) in ds.iter_mut().zip(ys.iter().zip(gs)) {
+                d.write(scale * y * (g - dot));
+            }
+        }
+    }
+}
+
 /// softmax(scale x) over the last dimension, on the CPU.
 struct ScaledSoftmax {
     scale: f32,
@@ -39,21 +70,7 @@ impl CustomOp1 for ScaledSoftmax {
         let (x, n) = (values::<f32>(s, l)?, l.shape().dims().last().copied().unwrap_or(1));
         let task_len = Self::task_len(n);
         let rows = |i: usize, ys: &mut [MaybeUninit<f32>]| {
-            let xs = &x[i * task_len..][..ys.len()];
-            wide! {
-                for (ys, xs) in ys.chunks_exact_mut(n).zip(xs.chunks_exact(n)) {
-                    let max = xs.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                    for (y, &v) in ys.iter_mut().zip(xs) {
-                        y.write(exp(self.scale * (v - max)));
-                    }
-                    // SAFETY: the loop above wrote every value of the row.
-                    let ys = unsafe { written(ys) };
-                    let total = sum(ys);
-                    for y in ys.iter_mut() {
-                        *y /= total;
-                    }
-                }
-            }
+            softmax_rows(&x[i * task_len..][..ys.len()], ys, n, self.scale);
         };
         // SAFETY: `rows` writes every value of its rows.
         let (y, _) = unsafe { par_written(x.len(), task_len, rows) };
@@ -67,14 +84,7 @@ impl CustomOp1 for ScaledSoftmax {
             with_values(grad, |g: &[f32]| {
                 let rows = |i: usize, ds: &mut [MaybeUninit<f32>]| {
                     let (ys, gs) = (&y[i * task_len..][..ds.len()], &g[i * task_len..][..ds.len()]);
-                    wide! {
-                        for (ds, (ys, gs)) in ds.chunks_exact_mut(n).zip(ys.chunks_exact(n).zip(gs.chunks_exact(n))) {
-                            let dot = lane_sum(ys, gs, |y, g| y * g) as f32;
-                            for (d, (&y, &g)) in ds.iter_mut().zip(ys.iter().zip(gs)) {
-                                d.write(self.scale * y * (g - dot));
-                            }
-                        }
-                    }
+                    softmax_rows_backward(ys, gs, ds, n, self.scale);
                 };
                 // SAFETY: `rows` writes every value of its rows.
                 unsafe { par_written(y.len(), task_len, rows).0 }
