@@ -84,7 +84,7 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// Room for a head of `s`'s sizes in `room` (at least [`Head::LEN`] of them).
+    /// Room for a head of `s`'s sizes at the start of `room` ([`Head::len`] values), and the rest.
     fn new(room: &'a mut [f32], s: &Sizes) -> (Self, &'a mut [f32]) {
         let (q_t, room) = room.split_at_mut(s.n * s.d);
         let (scores, room) = room.split_at_mut(s.n * s.n);
