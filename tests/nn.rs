@@ -601,18 +601,8 @@ fn cpu_kernels_match_candle() {
     let (w, b) = (var("pointwise.weight"), var("pointwise.bias"));
     let theirs = x.conv2d(&w, 0, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
     compare("1x1 conv", pointwise.forward(x).unwrap(), theirs, &[x, &w, &b]);
-    // The attention's softmax over the last dimension, of the scores scaled by 1 / sqrt(d).
-    let scale = 1.0 / 8f64.sqrt();
-    let theirs = ddpm::candle_nn::ops::softmax(&(x * scale).unwrap(), ddpm::candle_core::D::Minus1).unwrap();
-    compare("scaled softmax", ddpm::nn::cpu::scaled_softmax(x, scale).unwrap(), theirs, &[x]);
-    let err = ddpm::nn::cpu::scaled_softmax(x, 0.0).unwrap_err().to_string();
-    assert!(err.contains("positive") && err.contains('0'), "{err}");
-    let err = ddpm::nn::cpu::scaled_softmax(&x.to_dtype(DType::F64).unwrap(), scale).unwrap_err().to_string();
-    assert!(err.contains("f32") && err.contains("F64"), "{err}");
-    let empty = Tensor::zeros((2, 0), DType::F32, &cpu()).unwrap();
-    assert_eq!(ddpm::nn::cpu::scaled_softmax(&empty, scale).unwrap().dims(), &[2, 0]);
-    // The attention between the block's two 1x1 convolutions, against candle's batched products
-    // and softmax: 2 images, 2 heads of 2 channels, 3x4 pixels.
+    // The attention between the block's two 1x1 convolutions (its scaled softmax included),
+    // against candle's batched products and softmax: 2 images, 2 heads of 2 channels, 3x4 pixels.
     let qkv = Var::from_tensor(&randn(&mut rng, &[2, 12, 3, 4])).unwrap();
     let qkv = qkv.as_tensor();
     let stacked = qkv.reshape((2, 3, 2, 2, 12)).unwrap(); // (B, q|k|v, heads, d, pixels)
@@ -624,6 +614,8 @@ fn cpu_kernels_match_candle() {
     compare("attention", ddpm::nn::cpu::attend(qkv, 2).unwrap(), theirs.reshape((2, 4, 3, 4)).unwrap(), &[qkv]);
     let err = ddpm::nn::cpu::attend(qkv, 3).unwrap_err().to_string();
     assert!(err.contains("3 heads") && err.contains("[2, 12, 3, 4]"), "{err}");
+    let err = ddpm::nn::cpu::attend(&qkv.to_dtype(DType::F64).unwrap(), 2).unwrap_err().to_string();
+    assert!(err.contains("f32") && err.contains("F64"), "{err}");
     // Up-sampling: each pixel repeated by a broadcast, whose gradient candle sums.
     let theirs = x.reshape((2, 6, 5, 1, 4, 1)).unwrap().broadcast_as((2, 6, 5, 2, 4, 2)).unwrap();
     compare("upsample", ddpm::nn::upsample_nearest(x).unwrap(), theirs.reshape((2, 6, 10, 8)).unwrap(), &[x]);

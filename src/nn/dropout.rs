@@ -1,11 +1,11 @@
 //! Dropout (Srivastava et al. 2014) in the residual blocks, with masks from a seeded generator
 //! shared by the whole model, so that a training run repeats exactly.
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 use rand::Rng as _;
-use rayon::prelude::*;
 
 use super::cpu::{self, on_cpu_f32};
 use crate::rng::{seeded, Rng};
@@ -78,14 +78,15 @@ impl Dropout {
 /// drawing one by one would leave it: the same mask, and the same numbers after it, as a loop.
 fn draw_mask(rng: &mut Rng, n: usize, keep: f64, scale: f32) -> Vec<f32> {
     let start = rng.get_word_pos();
-    let mut mask = vec![0f32; n];
-    mask.par_chunks_mut(STRETCH).enumerate().for_each(|(i, stretch)| {
+    let draw = |i: usize, stretch: &mut [MaybeUninit<f32>]| {
         let mut rng = rng.clone();
         rng.set_word_pos(start + 2 * (i * STRETCH) as u128);
         for m in stretch {
-            *m = if rng.random::<f64>() < keep { scale } else { 0.0 };
+            m.write(if rng.random::<f64>() < keep { scale } else { 0.0 });
         }
-    });
+    };
+    // SAFETY: `draw` writes every value of its stretch.
+    let (mask, _) = unsafe { cpu::par_written(n, STRETCH, draw) };
     rng.set_word_pos(start + 2 * n as u128);
     mask
 }

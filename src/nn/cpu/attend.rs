@@ -24,7 +24,7 @@ use gemm::Parallelism;
 use super::matmul::{matmul, Mat};
 use super::scratch::with_scratch;
 use super::softmax::{softmax_rows, softmax_rows_backward};
-use super::{par_written, values, with_values, write_column, written};
+use super::{par_written, values, with_values, write_column, zeroed};
 
 /// Self-attention over the pixels of each image, `heads` heads, from a (B, 3 C, H, W) qkv tensor
 /// to a (B, C, H, W) one.
@@ -33,7 +33,7 @@ pub(super) struct Attend {
 }
 
 /// The sizes of one attention: channels C, head width d = C / heads, pixels n; and the scale of
-/// the scores, 1 / sqrt(d) (computed in f64, as `scaled_softmax`'s).
+/// the scores, 1 / sqrt(d) (computed in f64 and rounded once, as candle's path scales them).
 struct Sizes {
     c: usize,
     d: usize,
@@ -57,13 +57,6 @@ fn for_writing(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     // SAFETY: MaybeUninit<f32> has f32's layout, and the kernels given the slice (`softmax.rs`'s
     // row functions, `write_column`) write only initialised values into it.
     unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
-}
-
-/// Values set to 0 and handed over as initialised.
-fn zeroed(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    values.fill(MaybeUninit::new(0.0));
-    // SAFETY: every value was just set.
-    unsafe { written(values) }
 }
 
 /// `m`, a row-major (rows, cols) matrix, transposed into `dst` (cols, rows).
@@ -195,14 +188,8 @@ impl CustomOp1 for Attend {
 /// let out = ddpm::nn::cpu::attend(&qkv, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
 /// assert_eq!(out, [4.0, 4.0]);
 /// ```
+/// A shape that does not fit `heads` is refused by the operation ([`Attend`]).
 pub fn attend(qkv: &Tensor, heads: usize) -> crate::Result<Tensor> {
-    let c3 = qkv.dims().get(1).copied().unwrap_or(0);
-    if qkv.rank() != 4 || heads == 0 || c3 == 0 || !c3.is_multiple_of(3 * heads) {
-        return Err(invalid!(
-            "attend: expected qkv of shape (B, 3 C, H, W) with C a positive multiple of {heads} heads, got {:?}",
-            qkv.dims()
-        ));
-    }
     if !super::on_cpu_f32(qkv) {
         return Err(invalid!("attend: expected f32 values on the CPU, got {:?} on {:?}", qkv.dtype(), qkv.device()));
     }

@@ -4,8 +4,6 @@
 //! order. The groups are spread over rayon's pool; their number does not depend on the number of
 //! threads, so neither do the numbers.
 
-use std::mem::MaybeUninit;
-
 use candle_core::WithDType;
 use rayon::prelude::*;
 
@@ -13,7 +11,7 @@ use super::conv_cols::{col2im, column_matrix, Geometry};
 use super::matmul::{inner_parallelism, matmul, Mat};
 use super::scratch::with_scratch;
 use super::vector_math::sum;
-use super::{par_written, transpose, written, CHUNK};
+use super::{par_written, transpose, zeroed, CHUNK};
 
 /// The kernel gradient is summed over this many groups of images (fewer for smaller batches).
 const GROUPS: usize = 16;
@@ -82,10 +80,7 @@ pub(super) fn backward<T: WithDType>(
     let (grad_x, partial): (Vec<T>, Vec<GroupGrads<T>>) = match need_dx {
         // SAFETY: each group sets all of its share of dx (to 0) before reading it.
         true => unsafe {
-            par_written(g.b * x_len, per_group * x_len, |group, share| {
-                share.fill(MaybeUninit::new(zero));
-                with_group_scratch(group, Some(written(share)))
-            })
+            par_written(g.b * x_len, per_group * x_len, |group, share| with_group_scratch(group, Some(zeroed(share))))
         },
         false => (Vec::new(), (0..groups).into_par_iter().map(|group| with_group_scratch(group, None)).collect()),
     };
@@ -101,13 +96,11 @@ pub(super) fn backward<T: WithDType>(
 /// The sum of `parts` (`len` values each), value by value, added in the parts' order starting from
 /// 0 (so each value is the same sum whatever the number of threads), spread over rayon's pool.
 fn sum_in_order<T: WithDType>(parts: Vec<&[T]>, len: usize) -> Vec<T> {
-    let zero = T::from_f64(0.0);
     let chunk = CHUNK.div_ceil(parts.len().max(1));
     // SAFETY: each chunk is set to 0 before the parts' values are added to it.
     unsafe {
         par_written(len, chunk, |i, sums| {
-            sums.fill(MaybeUninit::new(zero));
-            let sums = written(sums);
+            let sums = zeroed(sums);
             for part in &parts {
                 for (sum, &v) in sums.iter_mut().zip(&part[i * chunk..]) {
                     *sum += v;

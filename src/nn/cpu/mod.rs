@@ -1,8 +1,8 @@
 //! The CPU engine behind the layers: hand-written operations, each with its backward pass written
 //! out, for the few that dominate a U-Net training step on the CPU. The layers ([`super::Conv`],
 //! [`super::Conv1x1`], [`super::GroupNorm`], [`super::NormAct`], [`super::silu`],
-//! [`super::upsample_nearest`], [`super::dropout::Dropout`]) call them for f32 tensors on the CPU (`on_cpu_f32`) and candle's
-//! own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
+//! [`super::upsample_nearest`], [`super::dropout::Dropout`], [`super::AttentionBlock`]) call them
+//! for f32 tensors on the CPU (`on_cpu_f32`) and candle's own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
 //! `tests/nn.rs` and `tests/conv_op.rs`; `tests/nn_bits.rs` pins their exact bits).
 //!
 //! Why: differentiated as candle composes them, these operations are chains of small passes over
@@ -17,7 +17,7 @@
 //!   output is then never stored);
 //! - `silu`: SiLU with a one-pass backward;
 //! - `mask`: the product with dropout's mask, both ways on the pool;
-//! - `softmax`: the attention's scaled softmax over the keys, one pass each way;
+//! - `softmax`: the attention's scaled softmax over the keys, row by row, one pass each way;
 //! - `attend`: the attention itself, from the stacked queries, keys and values to its output,
 //!   each image a task on the pool (candle's batched products run on one thread here);
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
@@ -51,7 +51,6 @@ pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
 pub(crate) use mask::mask_mul;
 pub(crate) use silu::silu;
-pub use softmax::scaled_softmax;
 pub(crate) use upsample::upsample2x;
 
 /// Values one rayon task of an element-wise kernel handles.
@@ -116,6 +115,14 @@ pub(super) fn write_column<T: Copy>(m: &[T], cols: usize, j: usize, column: &mut
 pub(super) fn transpose<T: Copy + Send + Sync>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
     // SAFETY: each row of the transpose is a column of `m`, `rows` values, all written.
     unsafe { par_written(rows * cols, rows, |j, row| write_column(m, cols, j, row)).0 }
+}
+
+/// `values` set to 0, as initialised values: for a kernel that adds into its output, or whose
+/// products do not read their destination but need it initialised.
+pub(super) fn zeroed<T: WithDType>(values: &mut [MaybeUninit<T>]) -> &mut [T] {
+    values.fill(MaybeUninit::new(T::from_f64(0.0)));
+    // SAFETY: every value was just set.
+    unsafe { written(values) }
 }
 
 /// A chunk of [`par_written`] as initialised values.
