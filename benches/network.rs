@@ -236,7 +236,7 @@ fn compare(name: &str, config: &UNetConfig, torch_config: &str, batch: usize, py
 
 fn main() {
     alloc::keep_freed_memory();
-    threads::one_candle_thread();
+    threads::set_thread_counts();
     let python = torch_python();
     let threads = candle_core::utils::get_num_threads();
     println!("U-Net on the CPU, 28x28, {threads} threads (median of 5 after a warm-up; alternately: median of {ROUNDS} x {PER_ROUND})");

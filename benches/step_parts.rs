@@ -63,7 +63,7 @@ fn parts(name: &str, config: &UNetConfig, batch: usize, runs: usize) {
 
 fn main() {
     alloc::keep_freed_memory();
-    threads::one_candle_thread();
+    threads::set_thread_counts();
     println!("U-Net training step by part, CPU, 28x28 (median of 5 after a warm-up)");
     parts("default, batch 64", &UNetConfig::default(), 64, 5);
     parts("mnist-fast, batch 32 (ddpm train)", &UNetConfig::mnist_fast(), 32, 5);

@@ -17,7 +17,7 @@ mod progress;
 mod sample_cmd;
 mod sampler_flags;
 /// candle's element-wise operations on the calling thread, so that its thread pool does not
-/// compete with rayon's (see threads.rs).
+/// compete with rayon's, and rayon's pool size written down once (see threads.rs).
 mod threads;
 mod train_cmd;
 
@@ -153,7 +153,7 @@ enum Format {
 
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
-    threads::one_candle_thread();
+    threads::set_thread_counts();
     // clap exits with status 2 on a usage error it finds (an unknown flag or value).
     let cli = Cli::parse();
     match execute(cli.command) {
