@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::conv::{Conv, Conv1x1};
+use super::cpu::{self, on_cpu_f32, MainPath};
 use super::dropout::{shared_rng, Dropout, SharedRng};
 use super::init::linear;
 use super::norm::{silu, GroupNorm, NormAct};
@@ -122,6 +123,35 @@ impl ResBlock {
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_on(x, emb, train, on_cpu_f32(x))
+    }
+
+    /// [`Self::forward`], with the main path as one CPU operation in training if `one_op`
+    /// (`cpu/res_block.rs`: the same values and gradients, without the graph's inner tensors).
+    fn forward_on(&self, x: &Tensor, emb: &Tensor, train: bool, one_op: bool) -> Result<Tensor> {
+        let h = match &self.conditioning {
+            Conditioning::Add { proj, norm2 } if train && one_op => {
+                let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
+                let layers = MainPath {
+                    norm1: &self.norm1,
+                    conv1: &self.conv1,
+                    norm2,
+                    dropout: &self.dropout,
+                    conv2: &self.conv2,
+                };
+                cpu::res_block(x, &e, layers)?
+            }
+            _ => self.main_path(x, emb, train)?,
+        };
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)
+            None => x.clone(),
+        };
+        Ok((skip + h)?)
+    }
+
+    /// Conv3x3(Dropout(SiLU(GroupNorm(h)))) with h from x and emb as above, layer by layer.
+    fn main_path(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.norm1.forward(x)?; // SiLU(GroupNorm(x)), (B, C_in, H, W)
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } => {
@@ -133,11 +163,68 @@ impl ResBlock {
             Conditioning::Adaptive(ada) => silu(&ada.forward(&self.conv1.forward(&h)?, emb)?)?,
         };
         let h = self.dropout.forward(&h, train)?;
-        let h = self.conv2.forward(&h)?; // (B, C_out, H, W)
-        let skip = match &self.skip {
-            Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)
-            None => x.clone(),
-        };
-        Ok((skip + h)?)
+        self.conv2.forward(&h) // (B, C_out, H, W)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor, Var};
+    use candle_nn::VarMap;
+    use rand::Rng as _;
+
+    use super::{shared_rng, ResBlock, ResBlockConfig};
+    use crate::nn::seeded_var_builder;
+    use crate::rng::seeded;
+
+    /// A tensor of `shape` with values uniform in [-1, 1) from `seed`.
+    fn uniform(shape: &[usize], seed: u64) -> Tensor {
+        let mut rng = seeded(seed);
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The one-operation training pass on the CPU gives the composed block's output and
+    /// gradients (input, embedding, every parameter), value for value, with and without a skip
+    /// convolution and dropout.
+    #[test]
+    fn the_cpu_block_is_the_composed_block() {
+        for (c_in, c_out, dropout) in [(4, 8, 0.3), (8, 8, 0.0), (8, 4, 0.0)] {
+            let cfg = ResBlockConfig {
+                in_channels: c_in,
+                out_channels: c_out,
+                emb_dim: 6,
+                groups: 2,
+                dropout,
+                adaptive_norm: false,
+            };
+            let varmap = VarMap::new();
+            let vb = seeded_var_builder(&varmap, 7, &Device::Cpu);
+            let (one, composed) = (
+                ResBlock::with_rng(cfg, shared_rng(3), vb.clone()).unwrap(),
+                ResBlock::with_rng(cfg, shared_rng(3), vb).unwrap(),
+            );
+            // Norms away from weight 1 and bias 0, so that every parameter shows in the output.
+            let vars = varmap.all_vars();
+            for (i, var) in vars.iter().enumerate() {
+                var.set(&uniform(var.dims(), 100 + i as u64)).unwrap();
+            }
+            let x = Var::from_tensor(&uniform(&[2, c_in, 6, 6], 1)).unwrap();
+            let emb = Var::from_tensor(&uniform(&[2, 6], 2)).unwrap();
+            let outputs =
+                [one.forward_on(&x, &emb, true, true).unwrap(), composed.forward_on(&x, &emb, true, false).unwrap()];
+            let values = |t: &Tensor| t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(values(&outputs[0]), values(&outputs[1]), "{c_in} -> {c_out}: output");
+            let grads = outputs.map(|y| (y.sqr().unwrap().sum_all().unwrap()).backward().unwrap());
+            let mut checked = 0;
+            for t in vars.iter().map(Var::as_tensor).chain([x.as_tensor(), emb.as_tensor()]) {
+                let [a, b] = [&grads[0], &grads[1]].map(|g| g.get(t).map(values));
+                assert!(a.is_some(), "{c_in} -> {c_out}: a tensor without a gradient");
+                assert_eq!(a, b, "{c_in} -> {c_out}: gradient of a tensor of shape {:?}", t.dims());
+                checked += 1;
+            }
+            assert_eq!(checked, vars.len() + 2);
+        }
     }
 }

@@ -48,6 +48,17 @@ impl Conv {
         Ok(Self { weight, bias, stride })
     }
 
+    /// The kernel (C_out, C_in, k, k) and the bias (C_out).
+    pub(crate) fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
+    /// The bias plus `shift` (B, C_out): each image's bias, as [`Self::forward_add`] uses it on
+    /// the CPU.
+    pub(crate) fn shifted_bias(&self, shift: &Tensor) -> Result<Tensor> {
+        Ok(shift.broadcast_add(&self.bias.unsqueeze(0)?)?)
+    }
+
     /// (B, C_in, H, W) -> (B, C_out, H / stride, W / stride) (sizes rounded up).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let padding = self.weight.dim(2)? / 2;
@@ -74,7 +85,7 @@ impl Conv {
             ));
         }
         if on_cpu_f32(x) {
-            let bias = shift.broadcast_add(&self.bias.unsqueeze(0)?)?; // (B, C_out)
+            let bias = self.shifted_bias(shift)?; // (B, C_out)
             return conv2d_im2col(x, &self.weight, Some(&bias), self.stride, self.weight.dim(2)? / 2);
         }
         Ok(self.forward(x)?.broadcast_add(&shift.reshape((b, c_out, 1, 1))?)?)

@@ -55,19 +55,23 @@ impl Dropout {
 
     /// `x` unchanged unless `train` and p > 0; then x * mask / (1 - p), mask ~ Bernoulli(1 - p).
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if !train || self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = 1.0 - self.p;
-        let mask = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            draw_mask(&mut rng, x.elem_count(), keep, (1.0 / keep) as f32)
-        };
+        let Some(mask) = self.mask(x.elem_count(), train) else { return Ok(x.clone()) };
         if on_cpu_f32(x) {
             return Ok(cpu::mask_mul(x, mask)?);
         }
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok((x * mask)?)
+    }
+
+    /// The next mask for `n` values, 1 / (1 - p) or 0 each, drawn as [`Self::forward`] draws it;
+    /// None (and nothing drawn) unless `train` and p > 0.
+    pub(crate) fn mask(&self, n: usize, train: bool) -> Option<Vec<f32>> {
+        if !train || self.p == 0.0 {
+            return None;
+        }
+        let keep = 1.0 - self.p;
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        Some(draw_mask(&mut rng, n, keep, (1.0 / keep) as f32))
     }
 }
 

@@ -61,6 +61,16 @@ impl GroupNorm {
         self.forward_then(x, false)
     }
 
+    /// The weight and the bias (C each).
+    pub(crate) fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
+    /// The number of groups.
+    pub(crate) fn groups(&self) -> usize {
+        self.groups
+    }
+
     /// GroupNorm(x), then SiLU when `then_silu`: on the CPU in f32 one operation, which neither
     /// stores the norm's output nor adds a node to the backward pass.
     fn forward_then(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
@@ -112,5 +122,10 @@ impl NormAct {
     /// (B, C, ...) -> (B, C, ...).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.norm.forward_then(x, true)
+    }
+
+    /// The group norm.
+    pub(crate) fn norm(&self) -> &GroupNorm {
+        &self.norm
     }
 }

@@ -55,7 +55,7 @@ const SMALL_PLANE: usize = 256;
 
 /// y = conv(x, kernel) + bias: the values of a (B, O, Ho, Wo) tensor. `bias` holds O values
 /// (shared by the images) or B O (image b's are `bias[b O..(b + 1) O]`).
-fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec<T> {
+pub(super) fn forward<T: WithDType>(x: &[T], kernel: &[T], bias: &[T], g: &Geometry) -> Vec<T> {
     let (rows, cols) = (g.rows(), g.plane_out());
     let (x_len, y_len, par) = (g.image_in(), g.o * cols, inner_parallelism(g.b));
     let by_channel = cols <= SMALL_PLANE;

@@ -40,7 +40,7 @@ pub(super) struct GroupNormOp {
 
 impl GroupNormOp {
     /// (channels, pixels per channel) of `shape`.
-    fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
+    pub(super) fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
         let dims = shape.dims();
         if dims.len() < 3 || !dims[1].is_multiple_of(self.groups) {
             candle_core::bail!("group norm: expected (B, C, ...) with C divisible by {}, got {dims:?}", self.groups)
@@ -100,24 +100,9 @@ impl GroupNormOp {
         }
         dw_db
     }
-}
 
-impl CustomOp3 for GroupNormOp {
-    fn name(&self) -> &'static str {
-        "ddpm-group-norm"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?, values::<f32>(s3, l3)?);
-        let (c, hw) = self.sizes(l1.shape())?;
+    /// The output of x (B, C, ...) with `sizes` (C, pixels per channel), on rayon's pool.
+    pub(super) fn forward(&self, x: &[f32], w: &[f32], b: &[f32], (c, hw): (usize, usize)) -> Vec<f32> {
         let (per_group, len) = (c / self.groups, c / self.groups * hw);
         let group = |gi: usize, ys: &mut [MaybeUninit<f32>]| {
             let xs = &x[gi * len..][..len];
@@ -135,6 +120,64 @@ impl CustomOp3 for GroupNormOp {
         };
         // SAFETY: `group` writes every value of its group (its channels' hw values each).
         let (y, _) = unsafe { par_written(x.len(), len, group) };
+        y
+    }
+
+    /// dx, dweight and dbias from x (B, C, ...) with `sizes` (C, pixels per channel) and the
+    /// output gradient `g`, on rayon's pool.
+    pub(super) fn backward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        g: &[f32],
+        (c, hw): (usize, usize),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (per_group, len) = (c / self.groups, c / self.groups * hw);
+        let group = |gi: usize, dx: &mut [MaybeUninit<f32>]| {
+            let (x, g) = (&x[gi * len..][..len], &g[gi * len..][..len]);
+            wide! {
+                let (mean, inv) = self.stats(x);
+                let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
+                match self.silu {
+                    true => Self::through_silu(&group, g, w, b, dx),
+                    false => dx.iter_mut().zip(g).for_each(|(d, &g)| { d.write(g); }),
+                }
+                // SAFETY: either arm wrote every value of the group.
+                Self::group_backward(&group, w, unsafe { written(dx) })
+            }
+        };
+        // SAFETY: `group` writes every value of its group.
+        let (dx, parts) = unsafe { par_written(x.len(), len, group) };
+        // The weight and bias gradients: each group's share, summed over the batch in order.
+        let (mut dw, mut db) = (vec![0f64; c], vec![0f64; c]);
+        for (gi, part) in parts.iter().enumerate() {
+            for (k, &(w, b)) in part.iter().enumerate() {
+                dw[gi % self.groups * per_group + k] += w;
+                db[gi % self.groups * per_group + k] += b;
+            }
+        }
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<_>>();
+        (dx, to_f32(dw), to_f32(db))
+    }
+}
+
+impl CustomOp3 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        "ddpm-group-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?, values::<f32>(s3, l3)?);
+        let y = self.forward(x, w, b, self.sizes(l1.shape())?);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -147,44 +190,16 @@ impl CustomOp3 for GroupNormOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (c, hw) = self.sizes(arg1.shape())?;
-        let (per_group, len) = (c / self.groups, c / self.groups * hw);
-        let (dx, parts) = with_values(arg1, |x: &[f32]| {
+        let (dx, dw, db) = with_values(arg1, |x: &[f32]| {
             with_values(arg2, |w: &[f32]| {
-                with_values(arg3, |b: &[f32]| {
-                    with_values(grad, |g: &[f32]| {
-                        let group = |gi: usize, dx: &mut [MaybeUninit<f32>]| {
-                            let (x, g) = (&x[gi * len..][..len], &g[gi * len..][..len]);
-                            wide! {
-                                let (mean, inv) = self.stats(x);
-                                let group = Group { x, mean, inv, ch0: gi % self.groups * per_group, hw };
-                                match self.silu {
-                                    true => Self::through_silu(&group, g, w, b, dx),
-                                    false => dx.iter_mut().zip(g).for_each(|(d, &g)| { d.write(g); }),
-                                }
-                                // SAFETY: either arm wrote every value of the group.
-                                Self::group_backward(&group, w, unsafe { written(dx) })
-                            }
-                        };
-                        // SAFETY: `group` writes every value of its group.
-                        unsafe { par_written(x.len(), len, group) }
-                    })
-                })
+                with_values(arg3, |b: &[f32]| with_values(grad, |g: &[f32]| self.backward(x, w, b, g, (c, hw))))
             })
         })????;
-        // The weight and bias gradients: each group's share, summed over the batch in order.
-        let (mut dw, mut db) = (vec![0f64; c], vec![0f64; c]);
-        for (gi, part) in parts.iter().enumerate() {
-            for (k, &(w, b)) in part.iter().enumerate() {
-                dw[gi % self.groups * per_group + k] += w;
-                db[gi % self.groups * per_group + k] += b;
-            }
-        }
         let dev = arg1.device();
-        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<_>>();
         Ok((
             Some(Tensor::from_vec(dx, arg1.shape(), dev)?),
-            Some(Tensor::from_vec(to_f32(dw), c, dev)?),
-            Some(Tensor::from_vec(to_f32(db), c, dev)?),
+            Some(Tensor::from_vec(dw, c, dev)?),
+            Some(Tensor::from_vec(db, c, dev)?),
         ))
     }
 }

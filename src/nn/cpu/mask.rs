@@ -12,7 +12,7 @@ use super::{par_written, values, with_values, CHUNK};
 pub(super) struct MaskMul(Vec<f32>);
 
 /// The products a m, value by value, on rayon's pool.
-fn products(a: &[f32], m: &[f32]) -> Vec<f32> {
+pub(super) fn products(a: &[f32], m: &[f32]) -> Vec<f32> {
     let chunk = |i: usize, ys: &mut [MaybeUninit<f32>]| {
         for (y, (&a, &m)) in ys.iter_mut().zip(a[i * CHUNK..].iter().zip(&m[i * CHUNK..])) {
             y.write(a * m);

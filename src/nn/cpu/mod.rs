@@ -1,7 +1,8 @@
 //! The CPU engine behind the layers: hand-written operations, each with its backward pass written
 //! out, for the few that dominate a U-Net training step on the CPU. The layers ([`super::Conv`],
 //! [`super::Conv1x1`], [`super::GroupNorm`], [`super::NormAct`], [`super::silu`],
-//! [`super::upsample_nearest`], [`super::dropout::Dropout`], [`super::AttentionBlock`]) call them
+//! [`super::upsample_nearest`], [`super::dropout::Dropout`], [`super::AttentionBlock`],
+//! [`super::ResBlock`]) call them
 //! for f32 tensors on the CPU (`on_cpu_f32`) and candle's own operations elsewhere (a GPU, f64), which give the same values up to rounding (checked in
 //! `tests/nn.rs` and `tests/conv_op.rs`; `tests/nn_bits.rs` pins their exact bits).
 //!
@@ -20,6 +21,9 @@
 //! - `softmax`: the attention's scaled softmax over the keys, row by row, one pass each way;
 //! - `attend`: the attention itself, from the stacked queries, keys and values to its output,
 //!   each image a task on the pool (candle's batched products run on one thread here);
+//! - `res_block`: a residual block's main path in training (norm, convolution, norm, dropout,
+//!   convolution) as one operation made of the ones above, so that candle's backward pass does
+//!   not start and add a gradient for each of its inner activations on one thread;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `scratch`: each thread's reusable buffer for the column matrices;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
@@ -35,6 +39,7 @@ mod conv_op;
 mod group_norm;
 mod mask;
 mod matmul;
+mod res_block;
 mod scratch;
 mod silu;
 mod softmax;
@@ -50,6 +55,7 @@ pub use attend::attend;
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
 pub(crate) use mask::mask_mul;
+pub(crate) use res_block::{res_block, MainPath};
 pub(crate) use silu::silu;
 pub(crate) use upsample::upsample2x;
 
