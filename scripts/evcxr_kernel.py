@@ -29,8 +29,7 @@ Environment read here:
   runner with --jobs N gives each of its N workers its own slot, seeded before the
   first notebook starts.
 It also sets EVCXR_CONFIG_DIR to scripts/evcxr (see the evcxr.toml there), and
-CANDLE_NUM_THREADS=1 and RAYON_NUM_THREADS to the number of usable cores, each unless it
-is set (as the ddpm binary does), and writes
+CANDLE_NUM_THREADS=1 unless it is set (as the ddpm binary does), and writes
 <home>/.cargo/config.toml, which keeps the dependencies at opt-level 2 while the
 cells compile at evcxr.toml's level.
 """
@@ -180,10 +179,6 @@ def main():
     # (src/bin/ddpm/threads.rs), unless the user chose otherwise. What each setting here did
     # to training in a notebook is measured in docs/results.md; docs/kernel.md explains them.
     env.setdefault("CANDLE_NUM_THREADS", "1")
-    # And rayon's pool size written down, as the binary does: unless RAYON_NUM_THREADS is set,
-    # candle counts the cores again, by reading /proc/cpuinfo, at every matrix product.
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    env.setdefault("RAYON_NUM_THREADS", str(len(usable)))
     # The kernel has the C library's allocator (the binary has mimalloc, told to keep what it
     # frees: src/bin/ddpm/alloc.rs). By default glibc maps every buffer above its mmap threshold
     # afresh and gives it back on free, so each step's buffers cost page faults and zeroing.

@@ -15,7 +15,8 @@
 //! set, each answer counts the physical cores again by reading `/proc/cpuinfo`, a file the
 //! kernel writes out afresh for every read, on the thread that the rest of the step waits for.
 //! Setting `RAYON_NUM_THREADS` to the size rayon's pool has anyway makes the answer an
-//! environment lookup.
+//! environment lookup. (The notebook kernel does not set it: with it in the kernel's
+//! environment, the notebook runner's self-test missed a cell's error on stderr in some runs.)
 
 /// Sets `CANDLE_NUM_THREADS=1`, and `RAYON_NUM_THREADS` to the number of threads the process may
 /// run at once (the size rayon gives its pool when the variable is unset), each unless the user
