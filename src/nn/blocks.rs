@@ -169,7 +169,7 @@ impl ResBlock {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device, Tensor, Var};
+    use candle_core::{Device, Tensor, Var};
     use candle_nn::VarMap;
     use rand::Rng as _;
 
@@ -214,17 +214,14 @@ mod tests {
             let emb = Var::from_tensor(&uniform(&[2, 6], 2)).unwrap();
             let outputs =
                 [one.forward_on(&x, &emb, true, true).unwrap(), composed.forward_on(&x, &emb, true, false).unwrap()];
-            let values = |t: &Tensor| t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+            let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(values(&outputs[0]), values(&outputs[1]), "{c_in} -> {c_out}: output");
             let grads = outputs.map(|y| (y.sqr().unwrap().sum_all().unwrap()).backward().unwrap());
-            let mut checked = 0;
             for t in vars.iter().map(Var::as_tensor).chain([x.as_tensor(), emb.as_tensor()]) {
                 let [a, b] = [&grads[0], &grads[1]].map(|g| g.get(t).map(values));
                 assert!(a.is_some(), "{c_in} -> {c_out}: a tensor without a gradient");
                 assert_eq!(a, b, "{c_in} -> {c_out}: gradient of a tensor of shape {:?}", t.dims());
-                checked += 1;
             }
-            assert_eq!(checked, vars.len() + 2);
         }
     }
 }

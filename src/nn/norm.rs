@@ -66,6 +66,15 @@ impl GroupNorm {
         [&self.weight, &self.bias]
     }
 
+    /// An error unless `x` is (B, C, ...) with this norm's C channels.
+    pub(crate) fn check_input(&self, x: &Tensor) -> Result<()> {
+        let channels = self.weight.dim(0)?;
+        if x.rank() < 3 || x.dim(1)? != channels {
+            return Err(invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims()));
+        }
+        Ok(())
+    }
+
     /// The number of groups.
     pub(crate) fn groups(&self) -> usize {
         self.groups
@@ -74,15 +83,12 @@ impl GroupNorm {
     /// GroupNorm(x), then SiLU when `then_silu`: on the CPU in f32 one operation, which neither
     /// stores the norm's output nor adds a node to the backward pass.
     fn forward_then(&self, x: &Tensor, then_silu: bool) -> Result<Tensor> {
-        let channels = self.weight.dim(0)?;
-        if x.rank() < 3 || x.dim(1)? != channels {
-            return Err(invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims()));
-        }
+        self.check_input(x)?;
         if on_cpu_f32(x) {
             return Ok(cpu::group_norm(x, &self.weight, &self.bias, self.groups, GROUP_NORM_EPS, then_silu)?);
         }
         let norm =
-            candle_nn::GroupNorm::new(self.weight.clone(), self.bias.clone(), channels, self.groups, GROUP_NORM_EPS)?;
+            candle_nn::GroupNorm::new(self.weight.clone(), self.bias.clone(), x.dim(1)?, self.groups, GROUP_NORM_EPS)?;
         let y = norm.forward(x)?;
         if then_silu {
             silu(&y)

@@ -40,7 +40,7 @@ pub(super) struct GroupNormOp {
 
 impl GroupNormOp {
     /// (channels, pixels per channel) of `shape`.
-    pub(super) fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
+    fn sizes(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
         let dims = shape.dims();
         if dims.len() < 3 || !dims[1].is_multiple_of(self.groups) {
             candle_core::bail!("group norm: expected (B, C, ...) with C divisible by {}, got {dims:?}", self.groups)

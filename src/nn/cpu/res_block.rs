@@ -20,7 +20,7 @@
 //! connection to the up path adds one more), which keeps its bits. The operation keeps h1, h2
 //! and h3 from the forward pass for the backward pass, as the graph did.
 
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
@@ -37,10 +37,10 @@ use crate::nn::Conv;
 /// The shape of a block: input and output channels, group norm groups and epsilon.
 #[derive(Debug, Clone, Copy)]
 struct BlockShape {
-    pub c_in: usize,
-    pub c_out: usize,
-    pub groups: usize,
-    pub eps: f64,
+    c_in: usize,
+    c_out: usize,
+    groups: usize,
+    eps: f64,
 }
 
 impl BlockShape {
@@ -64,7 +64,7 @@ struct Kept {
 struct ResBlockOp {
     shape: BlockShape,
     mask: Vec<f32>,
-    kept: Mutex<Option<Kept>>,
+    kept: OnceLock<Kept>,
 }
 
 impl ResBlockOp {
@@ -131,7 +131,9 @@ impl CustomOp3 for ResBlockOp {
         let h3 = self.norm_act().forward(&h2, p[3], p[4], (c_out, hw));
         let h3 = if self.mask.is_empty() { h3 } else { products(&h3, &self.mask) };
         let h4 = conv_forward(&h3, p[5], p[6], &g2);
-        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { h1, h2, h3 });
+        if self.kept.set(Kept { h1, h2, h3 }).is_err() {
+            candle_core::bail!("ddpm-res-block: the forward pass ran twice on one operation")
+        }
         Ok((CpuStorage::F32(h4), Shape::from((g1.b, c_out, g1.h, g1.w))))
     }
 
@@ -143,8 +145,7 @@ impl CustomOp3 for ResBlockOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(Kept { h1, h2, h3 }) = kept.as_ref() else {
+        let Some(Kept { h1, h2, h3 }) = self.kept.get() else {
             candle_core::bail!("ddpm-res-block: the backward pass ran before the forward pass")
         };
         let (g1, g2) = self.geometries(x.shape())?;
@@ -191,22 +192,16 @@ pub(crate) struct MainPath<'a> {
 /// gradients as the layers one after the other.
 pub(crate) fn res_block(x: &Tensor, e: &Tensor, layers: MainPath) -> crate::Result<Tensor> {
     let MainPath { norm1, conv1, norm2, dropout, conv2 } = layers;
-    let (b, c_in, h, w) = x.dims4()?;
     let [n1, n2] = [norm1.norm(), norm2.norm()];
+    n1.check_input(x)?; // as the layer-by-layer path checks it
+    let (b, c_in, h, w) = x.dims4()?;
     let c_out = conv2.parameters()[1].dim(0)?;
-    if c_in != n1.parameters()[0].dim(0)? {
-        return Err(invalid!(
-            "a residual block for {} channels got input of shape {:?}",
-            n1.parameters()[0].dim(0)?,
-            x.dims()
-        ));
-    }
     let bias1 = conv1.shifted_bias(e)?; // (B, C_out)
     let mut params = [&n1.parameters()[..], &conv1.parameters()[..1], &n2.parameters()].concat();
     params.extend(conv2.parameters());
     let flat = params.iter().map(|p| p.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
     let shape = BlockShape { c_in, c_out, groups: n1.groups(), eps: GROUP_NORM_EPS };
     let mask = dropout.mask(b * c_out * h * w, true).unwrap_or_default();
-    let op = ResBlockOp { shape, mask, kept: Mutex::new(None) };
+    let op = ResBlockOp { shape, mask, kept: OnceLock::new() };
     Ok(x.contiguous()?.apply_op3(&bias1.contiguous()?, &Tensor::cat(&flat, 0)?, op)?)
 }
