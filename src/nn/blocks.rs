@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::conv::{Conv, Conv1x1};
-use super::cpu::{self, on_cpu_f32, MainPath};
+use super::cpu::{self, on_cpu_f32, BlockLayers};
 use super::dropout::{shared_rng, Dropout, SharedRng};
 use super::init::linear;
 use super::norm::{silu, GroupNorm, NormAct};
@@ -126,20 +126,21 @@ impl ResBlock {
         self.forward_on(x, emb, train, on_cpu_f32(x))
     }
 
-    /// [`Self::forward`], with the main path as one CPU operation in training if `one_op`
+    /// [`Self::forward`], with the whole block as one CPU operation in training if `one_op`
     /// (`cpu/res_block.rs`: the same values and gradients, without the graph's inner tensors).
     fn forward_on(&self, x: &Tensor, emb: &Tensor, train: bool, one_op: bool) -> Result<Tensor> {
         let h = match &self.conditioning {
             Conditioning::Add { proj, norm2 } if train && one_op => {
                 let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
-                let layers = MainPath {
+                let layers = BlockLayers {
                     norm1: &self.norm1,
                     conv1: &self.conv1,
                     norm2,
                     dropout: &self.dropout,
                     conv2: &self.conv2,
+                    skip: self.skip.as_ref(),
                 };
-                cpu::res_block(x, &e, layers)?
+                return cpu::res_block(x, &e, layers); // skip(x) + h in the operation
             }
             _ => self.main_path(x, emb, train)?,
         };

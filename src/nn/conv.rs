@@ -111,6 +111,11 @@ impl Conv1x1 {
         Ok(Self { weight, bias })
     }
 
+    /// The kernel (C_out, C_in, 1, 1) and the bias (C_out).
+    pub(crate) fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
     /// (B, C_in, H, W) -> (B, C_out, H, W).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if on_cpu_f32(x) {

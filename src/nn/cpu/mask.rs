@@ -2,24 +2,16 @@
 //! over rayon's pool (behind [`crate::nn::dropout::Dropout`]); candle's `x * mask` and its
 //! gradient `grad * mask` run on one thread. The same values: each is one f32 product.
 
-use std::mem::MaybeUninit;
-
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use super::{par_written, values, with_values, CHUNK};
+use super::{values, with_values, zip_with};
 
 /// y = x m for the mask m it holds (as many values as x), so dL/dx = dL/dy m.
 pub(super) struct MaskMul(Vec<f32>);
 
 /// The products a m, value by value, on rayon's pool.
 pub(super) fn products(a: &[f32], m: &[f32]) -> Vec<f32> {
-    let chunk = |i: usize, ys: &mut [MaybeUninit<f32>]| {
-        for (y, (&a, &m)) in ys.iter_mut().zip(a[i * CHUNK..].iter().zip(&m[i * CHUNK..])) {
-            y.write(a * m);
-        }
-    };
-    // SAFETY: `chunk` writes each of its values (`a` and `m` are as long as the output).
-    unsafe { par_written(a.len(), CHUNK, chunk).0 }
+    zip_with(a, m, |a, m| a * m)
 }
 
 impl CustomOp1 for MaskMul {

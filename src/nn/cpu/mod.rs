@@ -55,7 +55,7 @@ pub use attend::attend;
 pub use conv_op::conv2d_im2col;
 pub(crate) use group_norm::group_norm;
 pub(crate) use mask::mask_mul;
-pub(crate) use res_block::{res_block, MainPath};
+pub(crate) use res_block::{res_block, BlockLayers};
 pub(crate) use silu::silu;
 pub(crate) use upsample::upsample2x;
 
@@ -106,6 +106,18 @@ pub(super) unsafe fn par_written<T: Send, R: Send>(
     // caller's promise).
     unsafe { values.set_len(len) };
     (values, results)
+}
+
+/// f(a_i, b_i) for every i, on rayon's pool (`b` at least as long as `a`).
+pub(super) fn zip_with(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert!(b.len() >= a.len(), "zip_with: {} values against {}", b.len(), a.len());
+    let chunk = |i: usize, ys: &mut [MaybeUninit<f32>]| {
+        for (y, (&a, &b)) in ys.iter_mut().zip(a[i * CHUNK..].iter().zip(&b[i * CHUNK..])) {
+            y.write(f(a, b));
+        }
+    };
+    // SAFETY: `chunk` writes each of its values (`a` and `b` are at least as long as the output).
+    unsafe { par_written(a.len(), CHUNK, chunk).0 }
 }
 
 /// Column `j` of `m` (a row-major matrix of `cols` columns) written into `column`, one value per
