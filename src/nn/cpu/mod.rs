@@ -21,9 +21,10 @@
 //! - `softmax`: the attention's scaled softmax over the keys, row by row, one pass each way;
 //! - `attend`: the attention itself, from the stacked queries, keys and values to its output,
 //!   each image a task on the pool (candle's batched products run on one thread here);
-//! - `res_block`: a residual block's main path in training (norm, convolution, norm, dropout,
-//!   convolution) as one operation made of the ones above, so that candle's backward pass does
-//!   not start and add a gradient for each of its inner activations on one thread;
+//! - `res_block`: a residual block in training (norm, convolution, norm, dropout, convolution,
+//!   the skip path and the residual addition) as one operation made of the ones above, so that
+//!   candle's backward pass does not start and add a gradient for each of its inner activations
+//!   on one thread;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `scratch`: each thread's reusable buffer for the column matrices;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
