@@ -25,6 +25,10 @@ A notebook fails when
 evcxr reports a panicking cell as a success unless `:preserve_vars_on_panic 0` is set,
 so before the notebook's first cell the runner sends that command as a hidden cell
 (not saved, its output checked); scripts/evcxr/evcxr.toml sets the same for every kernel.
+evcxr forwards a cell's stdout and stderr on a thread of its own, so a line can reach the
+runner after the cell's reply: after each cell the runner runs a hidden cell that prints a
+sentinel line to both streams and reads the kernel's messages until both sentinels have come,
+counting what arrives before them as the cell's own output.
 
 The notebooks on disk are never modified. The last line printed is the summary,
 `notebooks: N passed, M failed`; the exit status is 1 when anything failed.
@@ -35,6 +39,7 @@ import datetime
 import glob
 import html
 import os
+import queue
 import re
 import sys
 import time
@@ -42,11 +47,16 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 
 import evcxr_kernel  # the kernel's launcher, beside this script: its compile-cache slots
 
 PANIC_MARK = "panicked at"
 GUARD_CODE = ":preserve_vars_on_panic 0"
+# What the hidden cell after each cell writes to both of the process's streams (`late_output`).
+SENTINEL = "ddpm-runner: the cell before has no more output"
+SENTINEL_CODE = 'println!("%s"); eprintln!("%s");' % (SENTINEL, SENTINEL)
+SENTINEL_TIMEOUT = 300
 DEFAULT_DEP = ':dep ddpm = { path = ".." }'
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -133,6 +143,42 @@ def title_of(nb, path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def late_output(client, timeout):
+    """The stream text of the last cell that reached the kernel's channel after its reply.
+
+    evcxr forwards what the cell's process writes to stdout and stderr on a thread of its own,
+    under whichever request came last, so a line (a `?` error on stderr) can arrive after the
+    cell has ended, and nbclient, which keeps only the messages of the request it waits for,
+    would drop it. The process writes each stream in order through one pipe: a hidden cell that
+    writes SENTINEL to both arrives after every line of the cell before. This sends it and reads
+    the channel itself, keeping every stream message whatever request it names, until SENTINEL
+    has come on both streams and the hidden cell's status is idle. Returns {"stdout", "stderr"}."""
+    msg_id = client.kc.execute(SENTINEL_CODE, store_history=False)
+    text = {"stdout": "", "stderr": ""}
+    done = set()
+    deadline = time.monotonic() + timeout
+    while done != {"stdout", "stderr", "idle"}:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NotebookFailure("the kernel did not finish the runner's hidden cell within %d s" % timeout)
+        try:
+            msg = run_sync(client.kc.get_iopub_msg)(timeout=remaining)
+        except queue.Empty:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        own = msg.get("parent_header", {}).get("msg_id") == msg_id
+        if kind == "stream" and content.get("name") in text:
+            lines = content.get("text", "").splitlines(keepends=True)
+            if any(line.strip() == SENTINEL for line in lines):
+                done.add(content["name"])
+            text[content["name"]] += "".join(line for line in lines if line.strip() != SENTINEL)
+        elif kind == "status" and own and content.get("execution_state") == "idle":
+            done.add("idle")
+        elif kind == "error" and own:
+            raise NotebookFailure("the runner's hidden cell failed: %s" % content.get("evalue", ""))
+    return text
+
+
 def run_cells(nb, cwd, args, on_cell=None):
     """Execute the code cells of `nb` in a fresh kernel; fill in their outputs.
 
@@ -181,6 +227,10 @@ def run_cells(nb, cwd, args, on_cell=None):
                     times.append((index, time.monotonic() - start))
                     if on_cell:
                         on_cell(index, times[-1][1])
+                late = late_output(client, min(args.timeout, SENTINEL_TIMEOUT))
+                for name in ("stdout", "stderr"):
+                    if late[name]:
+                        cell.outputs.append(nbformat.v4.new_output("stream", name=name, text=late[name]))
                 text = cell_text(cell)
                 # evcxr answers "ok" for a cell whose `?` returned an error and prints the error
                 # on stderr only; the crate itself never writes to stderr.
