@@ -123,12 +123,20 @@ impl ResBlock {
 
     /// `x` (B, C_in, H, W), `emb` (B, E) -> (B, C_out, H, W); dropout only when `train`.
     pub fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_on(x, emb, train, on_cpu_f32(x))
+        self.forward_on(x, None, emb, train, on_cpu_f32(x))
     }
 
-    /// [`Self::forward`], with the whole block as one CPU operation in training if `one_op`
-    /// (`cpu/res_block.rs`: the same values and gradients, without the graph's inner tensors).
-    fn forward_on(&self, x: &Tensor, emb: &Tensor, train: bool, one_op: bool) -> Result<Tensor> {
+    /// [`Self::forward`] on `h` (B, C_h, H, W) concatenated along the channels with `skip`
+    /// (B, C_in - C_h, H, W), the up path's input: in training on the CPU without a separate
+    /// concatenation (`cpu/res_block.rs`).
+    pub fn forward_cat(&self, h: &Tensor, skip: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_on(h, Some(skip), emb, train, on_cpu_f32(h) && on_cpu_f32(skip))
+    }
+
+    /// [`Self::forward`] on x, or on cat(x, s) when `cat` is the tensor s, with the whole block as
+    /// one CPU operation in training if `one_op` (`cpu/res_block.rs`: the same values and
+    /// gradients, without the graph's inner tensors).
+    fn forward_on(&self, x: &Tensor, cat: Option<&Tensor>, emb: &Tensor, train: bool, one_op: bool) -> Result<Tensor> {
         if let (Conditioning::Add { proj, norm2 }, true) = (&self.conditioning, train && one_op) {
             let e = proj.forward(&silu(emb)?)?; // (B, E) -> (B, C_out)
             let layers = BlockLayers {
@@ -139,8 +147,12 @@ impl ResBlock {
                 conv2: &self.conv2,
                 skip: self.skip.as_ref(),
             };
-            return cpu::res_block(x, &e, layers); // skip(x) + h in the operation
+            return cpu::res_block(x, cat, &e, layers); // skip(x) + h in the operation
         }
+        let x = &match cat {
+            Some(s) => Tensor::cat(&[x, s], 1)?, // (B, C_h, H, W) + (B, C_s, H, W) -> (B, C_h + C_s, H, W)
+            None => x.clone(),
+        };
         let h = self.main_path(x, emb, train)?;
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?, // (B, C_in, H, W) -> (B, C_out, H, W)
@@ -186,12 +198,15 @@ mod tests {
 
     /// The one-operation training pass on the CPU gives the composed block's output and
     /// gradients (input, embedding, every parameter), value for value, with and without a skip
-    /// convolution and dropout. x also feeds the loss directly, as a block's input feeds a skip
-    /// connection in the U-Net: its gradient then sums three contributions, and only the
+    /// convolution and dropout, on x or on the up path's cat(h, s). x (or s) also feeds the loss
+    /// directly, as a block's input feeds a skip connection in the U-Net: its gradient then sums
+    /// three contributions (x) or two (s, the concatenation's and the loss's), and only the
     /// composed graph's order gives the same bits.
     #[test]
     fn the_cpu_block_is_the_composed_block() {
-        for (c_in, c_out, dropout) in [(4, 8, 0.3), (8, 8, 0.0), (8, 4, 0.0)] {
+        let cases =
+            [(4, 8, 0.3, None), (8, 8, 0.0, None), (8, 4, 0.0, None), (4, 8, 0.3, Some(3)), (8, 8, 0.0, Some(5))];
+        for (c_in, c_out, dropout, c_h) in cases {
             let cfg = ResBlockConfig {
                 in_channels: c_in,
                 out_channels: c_out,
@@ -213,17 +228,38 @@ mod tests {
             }
             let x = Var::from_tensor(&uniform(&[2, c_in, 6, 6], 1)).unwrap();
             let emb = Var::from_tensor(&uniform(&[2, 6], 2)).unwrap();
-            let outputs =
-                [one.forward_on(&x, &emb, true, true).unwrap(), composed.forward_on(&x, &emb, true, false).unwrap()];
+            // On cat(h, s): h the first c_h channels of x, s the rest; s feeds the loss.
+            let split = c_h.map(|c_h| {
+                let part =
+                    |from, len| Var::from_tensor(&x.narrow(1, from, len).unwrap().contiguous().unwrap()).unwrap();
+                (part(0, c_h), part(c_h, c_in - c_h))
+            });
+            let outputs = match &split {
+                Some((h, s)) => [
+                    one.forward_on(h, Some(s), &emb, true, true).unwrap(),
+                    composed
+                        .forward_on(&Tensor::cat(&[h.as_tensor(), s.as_tensor()], 1).unwrap(), None, &emb, true, false)
+                        .unwrap(),
+                ],
+                None => [
+                    one.forward_on(&x, None, &emb, true, true).unwrap(),
+                    composed.forward_on(&x, None, &emb, true, false).unwrap(),
+                ],
+            };
             let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(values(&outputs[0]), values(&outputs[1]), "{c_in} -> {c_out}: output");
-            let r = uniform(&[2, c_in, 6, 6], 4);
-            let loss = |y: Tensor| (y.sqr()?.sum_all()? + (x.as_tensor() * &r)?.sqr()?.sum_all()?)?.backward();
+            assert_eq!(values(&outputs[0]), values(&outputs[1]), "{c_in} -> {c_out}, {c_h:?}: output");
+            let inputs: Vec<&Tensor> = match &split {
+                Some((h, s)) => vec![h.as_tensor(), s.as_tensor()],
+                None => vec![x.as_tensor()],
+            };
+            let fed = inputs[inputs.len() - 1];
+            let r = uniform(fed.dims(), 4);
+            let loss = |y: Tensor| (y.sqr()?.sum_all()? + (fed * &r)?.sqr()?.sum_all()?)?.backward();
             let grads = outputs.map(|y| loss(y).unwrap());
-            for t in vars.iter().map(Var::as_tensor).chain([x.as_tensor(), emb.as_tensor()]) {
+            for t in vars.iter().map(Var::as_tensor).chain(inputs.iter().copied()).chain([emb.as_tensor()]) {
                 let [a, b] = [&grads[0], &grads[1]].map(|g| g.get(t).map(values));
-                assert!(a.is_some(), "{c_in} -> {c_out}: a tensor without a gradient");
-                assert_eq!(a, b, "{c_in} -> {c_out}: gradient of a tensor of shape {:?}", t.dims());
+                assert!(a.is_some(), "{c_in} -> {c_out}, {c_h:?}: a tensor without a gradient");
+                assert_eq!(a, b, "{c_in} -> {c_out}, {c_h:?}: gradient of a tensor of shape {:?}", t.dims());
             }
         }
     }

@@ -46,7 +46,16 @@ impl Stage {
 
     // (B, C_in, H, W) -> (B, C_out, H, W)
     pub(super) fn forward(&self, x: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.res.forward(x, emb, train)?;
+        self.attend(self.res.forward(x, emb, train)?)
+    }
+
+    // (B, C_h, H, W) and (B, C_in - C_h, H, W), concatenated along the channels -> (B, C_out, H, W)
+    pub(super) fn forward_cat(&self, h: &Tensor, skip: &Tensor, emb: &Tensor, train: bool) -> Result<Tensor> {
+        self.attend(self.res.forward_cat(h, skip, emb, train)?)
+    }
+
+    /// The block's output h, through attention where the stage has it.
+    fn attend(&self, h: Tensor) -> Result<Tensor> {
         match &self.attn {
             Some(attn) => attn.forward(&h),
             None => Ok(h),

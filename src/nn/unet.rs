@@ -187,9 +187,9 @@ impl UNet {
         train: bool,
         mut trace: Option<&mut StageShapes>,
     ) -> Result<Tensor> {
-        let mut note = |name: &dyn Fn() -> String, h: &Tensor| {
+        let mut note = |name: &dyn Fn() -> String, dims: &[usize]| {
             if let Some(shapes) = trace.as_mut() {
-                shapes.push((name(), h.dims().to_vec()));
+                shapes.push((name(), dims.to_vec()));
             }
         };
         let cfg = &self.config;
@@ -216,30 +216,30 @@ impl UNet {
             }
             (None, None) => {}
         }
-        note(&|| "time_embed".into(), &emb);
+        note(&|| "time_embed".into(), emb.dims());
 
         let mut h = self.conv_in.forward(x)?; // (B, C, H, W) -> (B, ch, H, W)
-        note(&|| "conv_in".into(), &h);
+        note(&|| "conv_in".into(), h.dims());
         // The feature maps kept for the skip connections, with the names of the stages that made them.
         let mut hs = vec![(h.clone(), "conv_in".to_string())];
         for (level, (stages, downsample)) in self.down.iter().enumerate() {
             for (j, stage) in stages.iter().enumerate() {
                 h = stage.forward(&h, &emb, train)?; // (B, c, H', W') -> (B, ch_level, H', W')
-                note(&|| format!("down.{level}.{j}{}", stage.suffix()), &h);
+                note(&|| format!("down.{level}.{j}{}", stage.suffix()), h.dims());
                 hs.push((h.clone(), format!("down.{level}.{j}")));
             }
             if let Some(down) = downsample {
                 h = down.forward(&h)?; // (B, c, H', W') -> (B, c, H'/2, W'/2)
-                note(&|| format!("down.{level}.downsample"), &h);
+                note(&|| format!("down.{level}.downsample"), h.dims());
                 hs.push((h.clone(), format!("down.{level}.downsample")));
             }
         }
 
         let (mid_stage, mid_res2) = &self.mid;
         h = mid_stage.forward(&h, &emb, train)?; // (B, c, H_min, W_min), same shape
-        note(&|| format!("mid.res1{}", mid_stage.suffix()), &h);
+        note(&|| format!("mid.res1{}", mid_stage.suffix()), h.dims());
         h = mid_res2.forward(&h, &emb, train)?; // same shape
-        note(&|| "mid.res2".into(), &h);
+        note(&|| "mid.res2".into(), h.dims());
 
         for (i, (stages, upsample)) in self.up.iter().enumerate() {
             let level = self.up.len() - 1 - i;
@@ -248,20 +248,23 @@ impl UNet {
                     Some(s) => s,
                     None => return Err(invalid!("internal error: the U-Net ran out of skip connections")),
                 };
-                let cat = Tensor::cat(&[&h, &skip], 1)?; // (B, c, H', W') + (B, c_skip, H', W') -> (B, c + c_skip, H', W')
+                // h (B, c, H', W') concatenated with skip (B, c_skip, H', W') along the channels:
+                // (B, c + c_skip, H', W'), inside the stage.
+                let mut cat = h.dims().to_vec();
+                cat[1] += skip.dim(1)?;
                 note(&|| format!("up.{level}.{j} <- {from}"), &cat);
-                h = stage.forward(&cat, &emb, train)?; // -> (B, ch_level, H', W')
-                note(&|| format!("up.{level}.{j}{}", stage.suffix()), &h);
+                h = stage.forward_cat(&h, &skip, &emb, train)?; // -> (B, ch_level, H', W')
+                note(&|| format!("up.{level}.{j}{}", stage.suffix()), h.dims());
             }
             if let Some(up) = upsample {
                 h = up.forward(&h)?; // (B, c, H', W') -> (B, c, 2H', 2W')
-                note(&|| format!("up.{level}.upsample"), &h);
+                note(&|| format!("up.{level}.upsample"), h.dims());
             }
         }
 
         let h = self.norm_out.forward(&h)?; // SiLU(GroupNorm(h)), (B, ch, H, W)
         let out = self.conv_out.forward(&h)?; // (B, ch, H, W) -> (B, C, H, W)
-        note(&|| "conv_out".into(), &out);
+        note(&|| "conv_out".into(), out.dims());
         Ok(out)
     }
 }

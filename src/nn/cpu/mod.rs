@@ -25,6 +25,7 @@
 //!   the skip path and the residual addition) as one operation made of the ones above, so that
 //!   candle's backward pass does not start and add a gradient for each of its inner activations
 //!   on one thread;
+//! - `channels`: the up path's concatenation along the channels and its inverse, for `res_block`;
 //! - `upsample`: nearest-neighbour up-sampling by 2, whose backward pass sums each 2x2 square;
 //! - `scratch`: each thread's reusable buffer for the column matrices;
 //! - `vector_math`: the sums and the exp written so that their loops compile to vector
@@ -34,6 +35,7 @@
 //! fixed order: the same numbers whatever the number of threads.
 
 mod attend;
+mod channels;
 mod conv_cols;
 mod conv_grads;
 mod conv_op;

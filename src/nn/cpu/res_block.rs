@@ -26,11 +26,20 @@
 //! the skip convolution's. Its third input is bias1 and the parameters, flattened and
 //! concatenated. The operation keeps h1, h2 and h3 from the forward pass for the backward pass,
 //! as the graph did.
+//!
+//! A block of the up path takes x = cat(h, s), h concatenated along the channels with the
+//! tensor s the skip connection brings from the down path. The operation then takes h and s as
+//! its first two inputs and makes x itself: x's gradient is only split between them (the
+//! concatenation is x's only consumer), so the operation sums x's two contributions as the
+//! graph would, 0 + the first + the second, and returns each input its channels of the sum.
+//! candle's concatenation would copy x on one thread, and its backward pass start x's gradient
+//! from zeros, add both contributions to it and copy the two parts out, on one thread too.
 
 use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
+use super::channels::{concat, split};
 use super::conv_cols::Geometry;
 use super::conv_grads::backward as conv_backward;
 use super::conv_op::forward as conv_forward;
@@ -41,13 +50,15 @@ use crate::nn::dropout::Dropout;
 use crate::nn::norm::{NormAct, GROUP_NORM_EPS};
 use crate::nn::{Conv, Conv1x1};
 
-/// The shape of a block: batch, input and output channels, whether it has a skip convolution,
+/// The shape of a block: batch, input and output channels, the channels of h when x = cat(h, s)
+/// (the first two inputs are then h and s, else x twice), whether it has a skip convolution,
 /// group norm groups and epsilon.
 #[derive(Debug, Clone, Copy)]
 struct BlockShape {
     b: usize,
     c_in: usize,
     c_out: usize,
+    cat: Option<usize>,
     skip: bool,
     groups: usize,
     eps: f64,
@@ -67,15 +78,17 @@ impl BlockShape {
     }
 }
 
-/// The activations the backward pass needs: conv1's input, group norm 2's input, conv2's input.
+/// The activations the backward pass needs: x when the operation made it (else empty), conv1's
+/// input, group norm 2's input, conv2's input.
 struct Kept {
+    x: Vec<f32>,
     h1: Vec<f32>,
     h2: Vec<f32>,
     h3: Vec<f32>,
 }
 
-/// (x, x, [bias1, parameters]) -> out, see the module documentation; `mask` has one value per
-/// value of h3, or is empty (no dropout).
+/// (x, x, [bias1, parameters]) or (h, s, [bias1, parameters]) -> out, see the module
+/// documentation; `mask` has one value per value of h3, or is empty (no dropout).
 struct ResBlockOp {
     shape: BlockShape,
     mask: Vec<f32>,
@@ -96,16 +109,27 @@ impl ResBlockOp {
     }
 
     /// The geometries of conv1, conv2 (3x3, padding 1) and the skip convolution (1x1) for x
-    /// (B, C_in, H, W).
-    fn geometries(&self, x: &Shape) -> candle_core::Result<[Geometry; 3]> {
-        let (b, _, h, w) = x.dims4()?;
+    /// (B, C_in, H, W), given the operation's first input (x, or h).
+    fn geometries(&self, first: &Shape) -> candle_core::Result<[Geometry; 3]> {
+        let (b, _, h, w) = first.dims4()?;
         let BlockShape { c_in, c_out, .. } = self.shape;
-        let h_shape = Shape::from((b, c_out, h, w));
+        let (x, h_shape) = (Shape::from((b, c_in, h, w)), Shape::from((b, c_out, h, w)));
         Ok([
-            Geometry::new(x, &Shape::from((c_out, c_in, 3, 3)), 1, 1)?,
+            Geometry::new(&x, &Shape::from((c_out, c_in, 3, 3)), 1, 1)?,
             Geometry::new(&h_shape, &Shape::from((c_out, c_out, 3, 3)), 1, 1)?,
-            Geometry::new(x, &Shape::from((c_out, c_in, 1, 1)), 1, 0)?,
+            Geometry::new(&x, &Shape::from((c_out, c_in, 1, 1)), 1, 0)?,
         ])
+    }
+
+    /// Whether the first two inputs have the shapes the block expects: x twice, or h and s with
+    /// the block's channels between them.
+    fn fits(&self, first: &Shape, second: &Shape) -> bool {
+        let BlockShape { b, c_in, cat, .. } = self.shape;
+        match (first.dims4(), second.dims4(), cat) {
+            (Ok(f), Ok(s), None) => f == s && (f.0, f.1) == (b, c_in),
+            (Ok(f), Ok(s), Some(c_h)) => (f.0, f.1, f.2, f.3) == (b, c_h, s.2, s.3) && s.0 == b && c_h + s.1 == c_in,
+            _ => false,
+        }
     }
 
     /// Group norm then SiLU, with the block's groups and epsilon.
@@ -123,19 +147,18 @@ impl CustomOp3 for ResBlockOp {
         &self,
         s1: &CpuStorage,
         l1: &Layout,
-        _s2: &CpuStorage,
+        s2: &CpuStorage,
         l2: &Layout,
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, parts) = (values::<f32>(s1, l1)?, values::<f32>(s3, l3)?);
+        let (first, parts) = (values::<f32>(s1, l1)?, values::<f32>(s3, l3)?);
         let [g1, g2, gs] = self.geometries(l1.shape())?;
         let BlockShape { c_in, c_out, .. } = self.shape;
         let total: usize = self.shape.part_lengths().iter().sum();
         let h_len = g1.b * c_out * g1.h * g1.w;
         let mask_fits = self.mask.is_empty() || self.mask.len() == h_len;
-        let x_twice = l2.shape() == l1.shape();
-        if g1.b != self.shape.b || g1.c != c_in || parts.len() != total || !mask_fits || !x_twice {
+        if !self.fits(l1.shape(), l2.shape()) || parts.len() != total || !mask_fits {
             candle_core::bail!(
                 "ddpm-res-block: x {:?} and {:?}, {} values of bias and parameters and a mask of {} for {} images, {c_in} -> {c_out} channels",
                 l1.shape(),
@@ -147,6 +170,11 @@ impl CustomOp3 for ResBlockOp {
         }
         let p = self.split(parts);
         let hw = g1.h * g1.w;
+        let made = match self.shape.cat {
+            Some(_) => concat(first, values::<f32>(s2, l2)?, g1.b),
+            None => Vec::new(),
+        };
+        let x = if made.is_empty() { first } else { &made };
         let h1 = self.norm_act().forward(x, p[1], p[2], (c_in, hw));
         let h2 = conv_forward(&h1, p[3], p[0], &g1);
         let h3 = self.norm_act().forward(&h2, p[4], p[5], (c_out, hw));
@@ -157,7 +185,7 @@ impl CustomOp3 for ResBlockOp {
             true => zip_with(&conv_forward(x, p[8], p[9], &gs), &h4, |s, h| s + h),
             false => zip_with(x, &h4, |s, h| s + h),
         };
-        if self.kept.set(Kept { h1, h2, h3 }).is_err() {
+        if self.kept.set(Kept { x: made, h1, h2, h3 }).is_err() {
             candle_core::bail!("ddpm-res-block: the forward pass ran twice on one operation")
         }
         Ok((CpuStorage::F32(out), Shape::from((g1.b, c_out, g1.h, g1.w))))
@@ -165,19 +193,20 @@ impl CustomOp3 for ResBlockOp {
 
     fn bwd(
         &self,
-        x: &Tensor,
-        _x_again: &Tensor,
+        first: &Tensor,
+        second: &Tensor,
         parts: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some(Kept { h1, h2, h3 }) = self.kept.get() else {
+        let Some(Kept { x: made, h1, h2, h3 }) = self.kept.get() else {
             candle_core::bail!("ddpm-res-block: the backward pass ran before the forward pass")
         };
-        let [g1, g2, gs] = self.geometries(x.shape())?;
-        let BlockShape { c_in, c_out, skip, .. } = self.shape;
+        let [g1, g2, gs] = self.geometries(first.shape())?;
+        let BlockShape { c_in, c_out, skip, cat, .. } = self.shape;
         let hw = g1.h * g1.w;
-        let grads = with_values(x, |x: &[f32]| {
+        let grads = with_values(first, |first: &[f32]| {
+            let x = if made.is_empty() { first } else { made };
             with_values(parts, |parts: &[f32]| {
                 with_values(grad, |g: &[f32]| {
                     let p = self.split(parts);
@@ -196,19 +225,25 @@ impl CustomOp3 for ResBlockOp {
                         dparts.extend([conv.kernel, conv.bias]);
                         conv.x
                     });
-                    (dx, dx_skip, dparts.concat())
+                    // x's two contributions, in the order the composed graph adds them (module
+                    // documentation): as x twice, each an input's gradient; as cat(h, s), summed
+                    // here as the graph's gradient of x would sum them, then split.
+                    let (a, b) = match dx_skip {
+                        Some(dx_skip) => (dx, dx_skip),
+                        None => (g, dx),
+                    };
+                    let contributions = match cat {
+                        Some(c_h) => split(&zip_with(&a, &b, |a, b| (0.0 + a) + b), g1.b, c_h * hw),
+                        None => (a, b),
+                    };
+                    (contributions, dparts.concat())
                 })
             })
         })???;
-        let (dx, dx_skip, dparts) = grads;
-        let dev = x.device();
-        let dx = Tensor::from_vec(dx, x.shape(), dev)?;
-        // The order in which the composed graph adds them to x's gradient (module documentation).
-        let (first, second) = match dx_skip {
-            Some(dx_skip) => (dx, Tensor::from_vec(dx_skip, x.shape(), dev)?),
-            None => (grad.clone(), dx),
-        };
-        Ok((Some(first), Some(second), Some(Tensor::from_vec(dparts, parts.shape(), dev)?)))
+        let ((a, b), dparts) = grads;
+        let dev = first.device();
+        let (a, b) = (Tensor::from_vec(a, first.shape(), dev)?, Tensor::from_vec(b, second.shape(), dev)?);
+        Ok((Some(a), Some(b), Some(Tensor::from_vec(dparts, parts.shape(), dev)?)))
     }
 }
 
@@ -222,25 +257,43 @@ pub(crate) struct BlockLayers<'a> {
     pub skip: Option<&'a Conv1x1>,
 }
 
-/// out of the module documentation for f32 `x` (B, C_in, H, W) on the CPU in training, `e`
-/// (B, C_out) each image's projected embedding: [`ResBlockOp`] on x, x again, and conv1's bias
-/// plus e and the parameters, flattened and concatenated in the order of
-/// [`BlockShape::part_lengths`], with dropout's next mask (drawn here, as the dropout layer would
-/// draw it). The same values and gradients as the layers one after the other.
-pub(crate) fn res_block(x: &Tensor, e: &Tensor, layers: BlockLayers) -> crate::Result<Tensor> {
+/// out of the module documentation for f32 `x` (B, C_in, H, W) on the CPU in training, or for
+/// x = cat(`x`, s) when `cat` is the tensor s, `e` (B, C_out) each image's projected embedding:
+/// [`ResBlockOp`] on x, x again (or x and s), and conv1's bias plus e and the parameters,
+/// flattened and concatenated in the order of [`BlockShape::part_lengths`], with dropout's next
+/// mask (drawn here, as the dropout layer would draw it). The same values and gradients as the
+/// layers one after the other on x (the concatenation included).
+pub(crate) fn res_block(x: &Tensor, cat: Option<&Tensor>, e: &Tensor, layers: BlockLayers) -> crate::Result<Tensor> {
     let BlockLayers { norm1, conv1, norm2, dropout, conv2, skip } = layers;
     let [n1, n2] = [norm1.norm(), norm2.norm()];
-    n1.check_input(x)?; // as the layer-by-layer path checks it
-    let (b, c_in, h, w) = x.dims4()?;
+    let (b, c_h, h, w) = x.dims4()?;
+    // x's shape checked as the layer-by-layer path checks it.
+    let c_in = match cat {
+        Some(s) => {
+            let x = Tensor::cat(&[x.narrow(0, 0, 1)?, s.narrow(0, 0, 1)?], 1)?; // one image of x
+            n1.check_input(&x)?;
+            x.dim(1)?
+        }
+        None => {
+            n1.check_input(x)?;
+            c_h
+        }
+    };
     let c_out = conv2.parameters()[1].dim(0)?;
     let bias1 = conv1.shifted_bias(e)?; // (B, C_out)
     let mut parts = [&[&bias1][..], &n1.parameters(), &conv1.parameters()[..1], &n2.parameters()].concat();
     parts.extend(conv2.parameters());
     parts.extend(skip.map(Conv1x1::parameters).into_iter().flatten());
     let flat = parts.iter().map(|p| p.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
-    let shape = BlockShape { b, c_in, c_out, skip: skip.is_some(), groups: n1.groups(), eps: GROUP_NORM_EPS };
+    let cat_at = cat.map(|_| c_h);
+    let shape =
+        BlockShape { b, c_in, c_out, cat: cat_at, skip: skip.is_some(), groups: n1.groups(), eps: GROUP_NORM_EPS };
     let mask = dropout.mask(b * c_out * h * w, true).unwrap_or_default();
     let op = ResBlockOp { shape, mask, kept: OnceLock::new() };
     let x = x.contiguous()?;
-    Ok(x.apply_op3(&x, &Tensor::cat(&flat, 0)?, op)?)
+    let second = match cat {
+        Some(s) => s.contiguous()?,
+        None => x.clone(),
+    };
+    Ok(x.apply_op3(&second, &Tensor::cat(&flat, 0)?, op)?)
 }
