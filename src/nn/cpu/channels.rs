@@ -11,10 +11,8 @@ pub(super) fn concat(h: &[f32], s: &[f32], b: usize) -> Vec<f32> {
     let (h_len, s_len) = (h.len() / b, s.len() / b);
     let image = |i: usize, x: &mut [MaybeUninit<f32>]| {
         let (x_h, x_s) = x.split_at_mut(h_len);
-        for (d, &v) in x_h.iter_mut().zip(&h[i * h_len..][..h_len]).chain(x_s.iter_mut().zip(&s[i * s_len..][..s_len]))
-        {
-            d.write(v);
-        }
+        write_copy(x_h, &h[i * h_len..][..h_len]);
+        write_copy(x_s, &s[i * s_len..][..s_len]);
     };
     // SAFETY: `image` writes the h_len + s_len values of its image.
     unsafe { par_written(h.len() + s.len(), h_len + s_len, image).0 }
@@ -26,14 +24,21 @@ pub(super) fn split(x: &[f32], b: usize, h_len: usize) -> (Vec<f32>, Vec<f32>) {
     let x_len = x.len() / b;
     let part = |from: usize, len: usize| {
         let image = |i: usize, d: &mut [MaybeUninit<f32>]| {
-            for (d, &v) in d.iter_mut().zip(&x[i * x_len + from..][..len]) {
-                d.write(v);
-            }
+            write_copy(d, &x[i * x_len + from..][..len]);
         };
         // SAFETY: `image` writes the `len` values of its image.
         unsafe { par_written(b * len, len, image).0 }
     };
     (part(0, h_len), part(h_len, x_len - h_len))
+}
+
+/// `to` set to the values of `from`, as one copy (`to.write_copy_of_slice(from)` on Rust 1.93 and
+/// later, newer than this crate's oldest supported compiler).
+fn write_copy(to: &mut [MaybeUninit<f32>], from: &[f32]) {
+    assert_eq!(to.len(), from.len(), "write_copy: {} values into {}", from.len(), to.len());
+    // SAFETY: both slices hold `from.len()` values, MaybeUninit<f32> has f32's layout, and `to` is
+    // borrowed mutably, so the two do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().cast::<f32>(), from.len()) }
 }
 
 #[cfg(test)]
