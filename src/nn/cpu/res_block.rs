@@ -132,6 +132,14 @@ impl ResBlockOp {
         }
     }
 
+    /// x's values: the first input, or the concatenation the operation `made` of its first two.
+    fn x<'a>(&self, first: &'a [f32], made: &'a [f32]) -> &'a [f32] {
+        match self.shape.cat {
+            Some(_) => made,
+            None => first,
+        }
+    }
+
     /// Group norm then SiLU, with the block's groups and epsilon.
     fn norm_act(&self) -> GroupNormOp {
         GroupNormOp { groups: self.shape.groups, eps: self.shape.eps, silu: true }
@@ -174,7 +182,7 @@ impl CustomOp3 for ResBlockOp {
             Some(_) => concat(first, values::<f32>(s2, l2)?, g1.b),
             None => Vec::new(),
         };
-        let x = if made.is_empty() { first } else { &made };
+        let x = self.x(first, &made);
         let h1 = self.norm_act().forward(x, p[1], p[2], (c_in, hw));
         let h2 = conv_forward(&h1, p[3], p[0], &g1);
         let h3 = self.norm_act().forward(&h2, p[4], p[5], (c_out, hw));
@@ -206,7 +214,7 @@ impl CustomOp3 for ResBlockOp {
         let BlockShape { c_in, c_out, skip, cat, .. } = self.shape;
         let hw = g1.h * g1.w;
         let grads = with_values(first, |first: &[f32]| {
-            let x = if made.is_empty() { first } else { made };
+            let x = self.x(first, made);
             with_values(parts, |parts: &[f32]| {
                 with_values(grad, |g: &[f32]| {
                     let p = self.split(parts);
