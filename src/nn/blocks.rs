@@ -89,6 +89,19 @@ pub struct ResBlock {
     skip: Option<Conv1x1>,
 }
 
+/// The shape of `h` concatenated with `skip` along the channels (dimension 1), or an error naming
+/// both shapes when they differ elsewhere.
+pub(crate) fn cat_dims(h: &Tensor, skip: &Tensor) -> Result<Vec<usize>> {
+    let (a, b) = (h.dims(), skip.dims());
+    let fits = a.len() >= 2 && a.len() == b.len() && a.iter().zip(b).enumerate().all(|(i, (x, y))| i == 1 || x == y);
+    if !fits {
+        return Err(invalid!("cannot concatenate {a:?} and {b:?} along the channels (dimension 1)"));
+    }
+    let mut dims = a.to_vec();
+    dims[1] += b[1];
+    Ok(dims)
+}
+
 impl ResBlock {
     /// A residual block whose dropout masks come from a generator seeded with 0.
     pub fn new(cfg: ResBlockConfig, vb: VarBuilder) -> Result<Self> {
@@ -184,7 +197,7 @@ mod tests {
     use candle_nn::VarMap;
     use rand::Rng as _;
 
-    use super::{shared_rng, ResBlock, ResBlockConfig};
+    use super::{cat_dims, shared_rng, ResBlock, ResBlockConfig};
     use crate::nn::seeded_var_builder;
     use crate::rng::seeded;
 
@@ -194,6 +207,16 @@ mod tests {
         let n = shape.iter().product();
         let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    /// Channels add up; any other difference of shape is an error that names both shapes.
+    #[test]
+    fn cat_dims_adds_the_channels_and_names_a_mismatch() {
+        let t = |dims: &[usize]| Tensor::zeros(dims, candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(cat_dims(&t(&[2, 3, 4, 4]), &t(&[2, 5, 4, 4])).unwrap(), [2, 8, 4, 4]);
+        let why = cat_dims(&t(&[2, 3, 4, 4]), &t(&[2, 5, 4, 2])).unwrap_err().to_string();
+        assert!(why.contains("[2, 3, 4, 4]") && why.contains("[2, 5, 4, 2]"), "{why}");
+        assert!(cat_dims(&t(&[2, 3, 4, 4]), &t(&[1, 3, 4, 4])).is_err());
     }
 
     /// The one-operation training pass on the CPU gives the composed block's output and

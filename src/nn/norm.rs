@@ -68,9 +68,14 @@ impl GroupNorm {
 
     /// An error unless `x` is (B, C, ...) with this norm's C channels.
     pub(crate) fn check_input(&self, x: &Tensor) -> Result<()> {
+        self.check_dims(x.dims())
+    }
+
+    /// [`Self::check_input`] for an input of shape `dims`.
+    pub(crate) fn check_dims(&self, dims: &[usize]) -> Result<()> {
         let channels = self.weight.dim(0)?;
-        if x.rank() < 3 || x.dim(1)? != channels {
-            return Err(invalid!("group norm: expected input of shape (B, {channels}, ...), got {:?}", x.dims()));
+        if dims.len() < 3 || dims[1] != channels {
+            return Err(invalid!("group norm: expected input of shape (B, {channels}, ...), got {dims:?}"));
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::attention::AttentionBlock;
-use super::blocks::{ResBlock, ResBlockConfig};
+use super::blocks::{cat_dims, ResBlock, ResBlockConfig};
 use super::config::UNetConfig;
 use super::conv::Conv;
 use super::dropout::{shared_rng, SharedRng};
@@ -250,9 +250,7 @@ impl UNet {
                 };
                 // h (B, c, H', W') concatenated with skip (B, c_skip, H', W') along the channels:
                 // (B, c + c_skip, H', W'), inside the stage.
-                let mut cat = h.dims().to_vec();
-                cat[1] += skip.dim(1)?;
-                note(&|| format!("up.{level}.{j} <- {from}"), &cat);
+                note(&|| format!("up.{level}.{j} <- {from}"), &cat_dims(&h, &skip)?);
                 h = stage.forward_cat(&h, &skip, &emb, train)?; // -> (B, ch_level, H', W')
                 note(&|| format!("up.{level}.{j}{}", stage.suffix()), h.dims());
             }

@@ -46,6 +46,7 @@ use super::conv_op::forward as conv_forward;
 use super::group_norm::GroupNormOp;
 use super::mask::products;
 use super::{values, with_values, zip_with};
+use crate::nn::blocks::cat_dims;
 use crate::nn::dropout::Dropout;
 use crate::nn::norm::{NormAct, GROUP_NORM_EPS};
 use crate::nn::{Conv, Conv1x1};
@@ -274,19 +275,12 @@ pub(crate) struct BlockLayers<'a> {
 pub(crate) fn res_block(x: &Tensor, cat: Option<&Tensor>, e: &Tensor, layers: BlockLayers) -> crate::Result<Tensor> {
     let BlockLayers { norm1, conv1, norm2, dropout, conv2, skip } = layers;
     let [n1, n2] = [norm1.norm(), norm2.norm()];
-    let (b, c_h, h, w) = x.dims4()?;
-    // x's shape checked as the layer-by-layer path checks it.
-    let c_in = match cat {
-        Some(s) => {
-            let x = Tensor::cat(&[x.narrow(0, 0, 1)?, s.narrow(0, 0, 1)?], 1)?; // one image of x
-            n1.check_input(&x)?;
-            x.dim(1)?
-        }
-        None => {
-            n1.check_input(x)?;
-            c_h
-        }
+    let x_dims = match cat {
+        Some(s) => cat_dims(x, s)?,
+        None => x.dims().to_vec(),
     };
+    n1.check_dims(&x_dims)?; // as the layer-by-layer path checks x
+    let ((b, c_h, h, w), c_in) = (x.dims4()?, x_dims[1]);
     let c_out = conv2.parameters()[1].dim(0)?;
     let bias1 = conv1.shifted_bias(e)?; // (B, C_out)
     let mut parts = [&[&bias1][..], &n1.parameters(), &conv1.parameters()[..1], &n2.parameters()].concat();
